@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ChargesolNotificationsConfig(AppConfig):
+    name = "chargesol_notifications"
+    verbose_name = _("Notifications")
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        # Registers the system checks and the setting_changed receivers.
+        from . import checks, handlers  # noqa: F401

@@ -1,0 +1,1 @@
+"""System checks (``manage.py check``); filled in by the settings and backend modules."""

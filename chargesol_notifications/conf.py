@@ -1,0 +1,55 @@
+"""The one place that reads ``settings.CHARGESOL_NOTIFICATIONS``.
+
+Every read goes through :func:`get_setting`, at call time, so ``override_settings`` works
+in tests. Defaults are listed here in plain view; anything missing from the project's
+dict falls back to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SETTING_NAME = "CHARGESOL_NOTIFICATIONS"
+
+DEFAULTS: dict[str, Any] = {
+    # channel -> {"BACKEND": dotted path, "OPTIONS": {...}}; unlisted channels print.
+    "CHANNELS": {},
+    # callable(user, channel) -> address or None, as a dotted path or a callable.
+    "RECIPIENT_RESOLVER": "chargesol_notifications.recipients.default_resolver",
+    # User attributes the default resolver reads.
+    "PHONE_ATTRIBUTE": "phone",
+    "EMAIL_ATTRIBUTE": "email",
+    # callable(user) -> push token or list of tokens; None means users have no push address.
+    "PUSH_TOKEN_RESOLVER": None,
+    # Region (ISO 3166 alpha-2) used to read phone numbers written without "+country".
+    "DEFAULT_REGION": None,
+    # Public base URL that gateways call back on, e.g. "https://chargesol.example.com".
+    "WEBHOOK_BASE_URL": None,
+    # django.tasks backend alias that runs deliveries.
+    "TASK_BACKEND": "default",
+    # Transient failures: attempts in all (first send included) and exponential backoff.
+    "MAX_ATTEMPTS": 5,
+    "RETRY_BACKOFF_SECONDS": 30,
+    "RETRY_BACKOFF_MAX_SECONDS": 3600,
+    # NotificationTemplate name -> Twilio Content SID, for WhatsApp business-initiated messages.
+    "WHATSAPP_CONTENT_TEMPLATES": {},
+}
+
+
+def get_setting(key: str) -> Any:
+    """Return one key of ``CHARGESOL_NOTIFICATIONS``, or its default."""
+    if key not in DEFAULTS:
+        raise KeyError(f"{key!r} is not a {SETTING_NAME} key")
+    project = getattr(settings, SETTING_NAME, None) or {}
+    if not isinstance(project, dict):
+        raise ImproperlyConfigured(f"settings.{SETTING_NAME} must be a dict.")
+    return project.get(key, DEFAULTS[key])
+
+
+def unknown_keys() -> list[str]:
+    """Keys of the project's dict that this app does not read (typos, usually)."""
+    project = getattr(settings, SETTING_NAME, None) or {}
+    return sorted(key for key in project if key not in DEFAULTS)

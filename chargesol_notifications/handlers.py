@@ -1,0 +1,1 @@
+"""Receivers that keep cached state in step with settings and data."""

@@ -1,0 +1,201 @@
+"""The four tables of ChargeSol's notifications data model (``spec/models.rst``).
+
+Fields, choices, ``on_delete`` rules and indexes follow the specification exactly; the
+conformance test in ``tests/test_models_spec.py`` fails on any drift. The additions made
+here (a default status, a blank outcome for a call still ringing, the receipt lookup index
+and uniqueness) are explained where they are declared.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .choices import (
+    CallOutcome,
+    CallType,
+    Channel,
+    ContextType,
+    NotificationStatus,
+    ReceiptStatus,
+    TemplateChannel,
+)
+
+
+class NotificationTemplate(models.Model):
+    """A reusable message with Django template placeholders, edited by staff."""
+
+    name = models.CharField(
+        _("name"),
+        max_length=100,
+        unique=True,
+        help_text=_("Template identifier used by code, e.g. survey_confirmation_sms."),
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=TemplateChannel.choices)
+    subject_template = models.CharField(
+        _("subject template"),
+        max_length=255,
+        blank=True,
+        help_text=_("Subject with {{ placeholders }}; email templates only."),
+    )
+    body_template = models.TextField(
+        _("body template"),
+        help_text=_("Message body in Django template syntax, sent as plain text."),
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive templates cannot be used to send.")
+    )
+
+    class Meta:
+        verbose_name = _("notification template")
+        verbose_name_plural = _("notification templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_channel_display()})"
+
+    def clean(self) -> None:
+        # Imported here: rendering imports the models module for type hints.
+        from .rendering import validate_template
+
+        validate_template(self)
+
+
+class Notification(models.Model):
+    """One message to one user over one channel, and its delivery state."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    template = models.ForeignKey(
+        NotificationTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+        verbose_name=_("template"),
+    )
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body = models.TextField(_("body"))
+    context_type = models.CharField(_("context type"), max_length=30, choices=ContextType.choices)
+    context_id = models.UUIDField(_("context id"), null=True, blank=True)
+    # The default is what notify() writes; the spec leaves the column without one.
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=NotificationStatus.choices,
+        default=NotificationStatus.QUEUED,
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at"]
+        # ``recipient`` is indexed by its ForeignKey (db_index=True).
+        indexes = [
+            models.Index(fields=["status"], name="csn_notification_status_idx"),
+            models.Index(fields=["context_type"], name="csn_notification_ctx_type_idx"),
+            models.Index(fields=["created_at"], name="csn_notification_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient_id} ({self.status})"
+
+
+class CallLog(models.Model):
+    """A phone call made within a ChargeSol workflow, by hand or click-to-call."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    caller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="call_logs",
+        verbose_name=_("caller"),
+    )
+    # The spec says CharField(15); E.164 is "+" and up to 15 digits, so 16 characters.
+    callee_phone = models.CharField(
+        _("callee phone"),
+        max_length=16,
+        help_text=_(
+            "E.164 number, e.g. +447700900123. Sixteen characters: the '+' that Twilio "
+            "needs plus up to fifteen digits."
+        ),
+    )
+    call_type = models.CharField(_("call type"), max_length=30, choices=CallType.choices)
+    context_type = models.CharField(
+        _("context type"),
+        max_length=30,
+        help_text=_("Related entity type: lead, survey, installation."),
+    )
+    context_id = models.UUIDField(_("context id"))
+    # Blank while a click-to-call is still ringing; the call-status webhook fills it in.
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=30,
+        choices=CallOutcome.choices,
+        blank=True,
+        help_text=_("Empty until the outcome is known."),
+    )
+    duration_seconds = models.IntegerField(_("duration (seconds)"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    called_at = models.DateTimeField(_("called at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("call log")
+        verbose_name_plural = _("call logs")
+        ordering = ["-called_at"]
+        indexes = [
+            models.Index(fields=["call_type"], name="csn_calllog_call_type_idx"),
+            models.Index(fields=["context_type"], name="csn_calllog_ctx_type_idx"),
+            models.Index(fields=["called_at"], name="csn_calllog_called_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_call_type_display()} call to {self.callee_phone}"
+
+
+class DeliveryReceipt(models.Model):
+    """A gateway's word on a notification: its answer to the send, or a status callback."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="receipts",
+        verbose_name=_("notification"),
+    )
+    status = models.CharField(_("status"), max_length=20, choices=ReceiptStatus.choices)
+    gateway_message_id = models.CharField(
+        _("gateway message id"), max_length=100, null=True, blank=True
+    )
+    error_code = models.CharField(_("error code"), max_length=50, null=True, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery receipt")
+        verbose_name_plural = _("delivery receipts")
+        ordering = ["received_at"]
+        constraints = [
+            # A gateway reports each status of a message once; retried or duplicated
+            # callbacks must not add rows. NULL ids (failures before the gateway
+            # accepted anything) are distinct on every supported database. Its index
+            # also serves the webhooks' and the admin's lookups by gateway id.
+            models.UniqueConstraint(
+                fields=["gateway_message_id", "status"], name="csn_receipt_once_per_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.gateway_message_id or ''}".strip()

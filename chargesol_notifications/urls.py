@@ -1,0 +1,3 @@
+app_name = "chargesol_notifications"
+
+urlpatterns: list = []
