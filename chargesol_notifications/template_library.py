@@ -1,0 +1,106 @@
+"""What notification templates may use: an explicit allow-list of tags and filters.
+
+Staff edit notification templates in the admin, so the template language they get is a
+deliberately smaller one than the project's. :mod:`~chargesol_notifications.rendering`
+builds its engine with this module as the *only* builtin library, instead of Django's
+``defaulttags``/``defaultfilters``/``loader_tags``:
+
+* Tags are copied one by one from ``django.template.defaulttags``. A tag that a future
+  Django adds is therefore unavailable until it is listed here, which is the point of an
+  allow-list.
+* Tags that read files or leak internals (``include``, ``extends``, ``ssi``, ``debug``)
+  and those that make no sense in a plain-text message are registered as stubs that fail
+  at compile time with a message saying why, so staff see a useful error on the field.
+* ``{% load %}`` only reaches the libraries of :data:`LOADABLE_LIBRARIES`.
+* Filters are all of Django's default filters: they only transform values the calling
+  code put in the context, they never read files or settings beyond formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.template import Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.base import Node, Parser, Token
+
+register = Library()
+
+#: Tags of ``django.template.defaulttags`` that notification templates may use.
+ALLOWED_TAGS: tuple[str, ...] = (
+    "comment",
+    "cycle",
+    "filter",
+    "firstof",
+    "for",
+    "if",
+    "ifchanged",
+    "now",
+    "regroup",
+    "resetcycle",
+    "spaceless",
+    "templatetag",
+    "verbatim",
+    "widthratio",
+    "with",
+)
+
+#: Tags that are refused with an explanation instead of Django's generic "Invalid block
+#: tag" message. Any other tag that is not allowed is refused by Django itself.
+FORBIDDEN_TAGS: dict[str, str] = {
+    "include": "it reads other template files",
+    "extends": "it reads other template files",
+    "block": "it only works together with {% extends %}",
+    "ssi": "it reads files from the server's disk",
+    "debug": "it prints the whole context and the server's loaded modules",
+    "autoescape": "messages are plain text and are never HTML-escaped",
+    "csrf_token": "messages are not web forms",
+    "url": "a message needs absolute links; pass the full URL in the context instead",
+    "querystring": "messages are not rendered for a web request",
+}
+
+#: ``{% load NAME %}`` -> (app that must be in INSTALLED_APPS or None, library module).
+#: A library of an app that is not installed cannot be loaded, even if it is listed.
+LOADABLE_LIBRARIES: dict[str, tuple[str | None, str]] = {
+    "humanize": ("django.contrib.humanize", "django.contrib.humanize.templatetags.humanize"),
+    "tz": (None, "django.templatetags.tz"),
+}
+
+
+class ForbiddenTemplateSyntaxError(TemplateSyntaxError):
+    """A tag or ``{% load %}`` library that notification templates may not use."""
+
+
+def _refuse(tag_name: str, reason: str) -> Callable[[Parser, Token], Node]:
+    def compile_refused(parser: Parser, token: Token) -> Node:
+        raise ForbiddenTemplateSyntaxError(
+            f"The {{% {tag_name} %}} tag is not available in notification templates: {reason}."
+        )
+
+    return compile_refused
+
+
+def load(parser: Parser, token: Token) -> Node:
+    """Django's ``{% load %}``, with a clearer refusal for libraries not on the list.
+
+    Django's own tag already refuses names missing from ``parser.libraries`` (which the
+    engine fills from :data:`LOADABLE_LIBRARIES` only); checking first lets the error
+    say that the library is not *allowed*, rather than that it does not exist.
+    """
+    bits = token.contents.split()
+    from_syntax = len(bits) >= 4 and bits[-2] == "from"
+    for name in bits[-1:] if from_syntax else bits[1:]:
+        if name not in parser.libraries:
+            available = ", ".join(sorted(parser.libraries)) or "none"
+            raise ForbiddenTemplateSyntaxError(
+                f"{{% load {name} %}} is not available in notification templates "
+                f"(libraries that can be loaded: {available})."
+            )
+    return defaulttags.load(parser, token)
+
+
+for _name in ALLOWED_TAGS:
+    register.tag(_name, defaulttags.register.tags[_name])
+register.tag("load", load)
+for _name, _reason in FORBIDDEN_TAGS.items():
+    register.tag(_name, _refuse(_name, _reason))
+register.filters.update(defaultfilters.register.filters)
