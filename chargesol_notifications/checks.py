@@ -1,1 +1,128 @@
-"""System checks (``manage.py check``); filled in by the settings and backend modules."""
+"""System checks: ``manage.py check`` names the setting to fix for each problem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .backends import channel_setting_name, load_backend
+from .choices import Channel
+from .conf import SETTING_NAME, get_setting, unknown_keys
+from .tasks_compat import InvalidTaskBackendError, task_backends
+
+TAG = "chargesol_notifications"
+
+
+@checks.register(TAG)
+def check_settings(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    project = getattr(settings, SETTING_NAME, None)
+    if project is not None and not isinstance(project, dict):
+        return [checks.Error(f"settings.{SETTING_NAME} must be a dict.", id=f"{TAG}.E001")]
+    messages: list[checks.CheckMessage] = [
+        checks.Warning(
+            f"{SETTING_NAME}[{key!r}] is not a setting of this app.",
+            hint="Check the spelling against the settings reference.",
+            id=f"{TAG}.W002",
+        )
+        for key in unknown_keys()
+    ]
+    messages += _check_callable("RECIPIENT_RESOLVER")
+    messages += _check_callable("PUSH_TOKEN_RESOLVER")
+    messages += _check_task_backend()
+    return messages
+
+
+@checks.register(TAG)
+def check_channels(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    channels = get_setting("CHANNELS")
+    if not isinstance(channels, dict):
+        return [checks.Error(f"{SETTING_NAME}['CHANNELS'] must be a dict.", id=f"{TAG}.E001")]
+    messages: list[checks.CheckMessage] = []
+    for channel in channels:
+        if channel not in Channel.values:
+            messages.append(
+                checks.Error(
+                    f"{channel_setting_name(channel)}: {channel!r} is not a channel.",
+                    hint=f"Channels are {', '.join(Channel.values)}.",
+                    id=f"{TAG}.E003",
+                )
+            )
+            continue
+        try:
+            backend = load_backend(channel)
+        except ImproperlyConfigured as exc:
+            messages.append(checks.Error(str(exc), id=f"{TAG}.E004"))
+            continue
+        messages += list(backend.check())
+        if backend.development_only and not settings.DEBUG:
+            messages.append(
+                checks.Warning(
+                    f"{channel_setting_name(channel, 'BACKEND')} is {type(backend).__name__}, "
+                    "which does not deliver anything, and DEBUG is off.",
+                    hint="Configure a real backend for this channel in production.",
+                    id=f"{TAG}.W010",
+                )
+            )
+    for channel in sorted(set(Channel.values) - set(channels)):
+        if not settings.DEBUG:
+            messages.append(
+                checks.Warning(
+                    f"{channel_setting_name(channel)} is not configured, so {channel} "
+                    "messages are only printed, and DEBUG is off.",
+                    hint="Configure a backend for every channel you send on.",
+                    id=f"{TAG}.W010",
+                )
+            )
+    return messages
+
+
+def _check_callable(key: str) -> list[checks.CheckMessage]:
+    value = get_setting(key)
+    if value is None or callable(value):
+        return []
+    try:
+        target = import_string(value)
+    except ImportError as exc:
+        return [
+            checks.Error(
+                f"{SETTING_NAME}[{key!r}]: cannot import {value!r}: {exc}", id=f"{TAG}.E005"
+            )
+        ]
+    if not callable(target):
+        return [
+            checks.Error(f"{SETTING_NAME}[{key!r}]: {value!r} is not callable.", id=f"{TAG}.E005")
+        ]
+    return []
+
+
+def _check_task_backend() -> list[checks.CheckMessage]:
+    alias = get_setting("TASK_BACKEND")
+    try:
+        backend = task_backends[alias]
+    except (InvalidTaskBackendError, KeyError, ImproperlyConfigured) as exc:
+        return [
+            checks.Error(
+                f"{SETTING_NAME}['TASK_BACKEND'] is {alias!r}, which is not a backend of "
+                f"settings.TASKS: {exc}",
+                id=f"{TAG}.E006",
+            )
+        ]
+    if not backend.supports_defer:
+        return [
+            checks.Info(
+                f"The task backend {alias!r} cannot defer tasks, so transient failures are "
+                "retried by `manage.py deliver_queued`.",
+                hint="Run deliver_queued from cron every minute, or use a queue backend.",
+                id=f"{TAG}.I007",
+            )
+        ]
+    return []

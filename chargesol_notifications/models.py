@@ -85,7 +85,10 @@ class Notification(models.Model):
     )
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     body = models.TextField(_("body"))
-    context_type = models.CharField(_("context type"), max_length=30, choices=ContextType.choices)
+    # Blank allowed: notify() without a context_type (a one-off message) stores "".
+    context_type = models.CharField(
+        _("context type"), max_length=30, choices=ContextType.choices, blank=True
+    )
     context_id = models.UUIDField(_("context id"), null=True, blank=True)
     # The default is what notify() writes; the spec leaves the column without one.
     status = models.CharField(

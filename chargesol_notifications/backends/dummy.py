@@ -1,0 +1,14 @@
+"""Accepts every message and does nothing with it."""
+
+from __future__ import annotations
+
+from .base import BaseChannelBackend, OutgoingMessage
+
+
+class DummyBackend(BaseChannelBackend):
+    """Marks messages sent without sending them (no gateway id)."""
+
+    development_only = True
+
+    def send_message(self, message: OutgoingMessage) -> None:
+        return None

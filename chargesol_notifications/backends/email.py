@@ -1,0 +1,91 @@
+"""Email through Django's email framework, so any ``EMAIL_BACKEND`` works.
+
+SMTP, django-anymail's ESP backends, the console or locmem mail backends: whatever the
+project configured sends the message. The gateway id is the ESP's message id when
+django-anymail reports one, else the Message-ID header this backend sets.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.utils import make_msgid
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import DNS_NAME
+
+from ..choices import Channel
+from ..exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from .base import BaseChannelBackend, OutgoingMessage
+
+
+class EmailBackend(BaseChannelBackend):
+    """Sends the notification's subject and plain-text body as one email."""
+
+    channels = frozenset({Channel.EMAIL})
+    option_names = frozenset({"FROM_EMAIL", "EMAIL_BACKEND", "REPLY_TO"})
+
+    def configure(
+        self,
+        *,
+        FROM_EMAIL: str | None = None,
+        EMAIL_BACKEND: str | None = None,
+        REPLY_TO: list[str] | None = None,
+        **options: Any,
+    ) -> None:
+        self.from_email = FROM_EMAIL
+        self.email_backend = EMAIL_BACKEND
+        self.reply_to = REPLY_TO
+
+    def send_message(self, message: OutgoingMessage) -> str:
+        if not message.subject:
+            raise PermanentDeliveryError("An email needs a subject.", code="missing_subject")
+        message_id = make_msgid(domain=str(DNS_NAME))
+        email = EmailMessage(
+            subject=message.subject,
+            body=message.body,
+            from_email=self.from_email or settings.DEFAULT_FROM_EMAIL,
+            to=[str(message.to)],
+            reply_to=self.reply_to,
+            headers={"Message-ID": message_id},
+            connection=get_connection(self.email_backend, fail_silently=False),
+        )
+        try:
+            sent = email.send()
+        except Exception as exc:
+            raise classify_email_error(exc) from exc
+        if not sent:
+            raise PermanentDeliveryError("The mail backend accepted no message.", code="not_sent")
+        # django-anymail puts the ESP's own id on the message.
+        status = getattr(email, "anymail_status", None)
+        return getattr(status, "message_id", None) or message_id
+
+
+def classify_email_error(exc: Exception) -> DeliveryError:
+    """Map an exception from a mail backend to a permanent or transient delivery error."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return PermanentDeliveryError(f"Recipient refused: {exc.recipients}", code="smtp_refused")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = str(exc.smtp_code)
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        # SMTP 4xx replies are temporary by definition (RFC 5321 section 4.2.1).
+        error_class = (
+            TransientDeliveryError if 400 <= exc.smtp_code < 500 else PermanentDeliveryError
+        )
+        return error_class(text, code=f"smtp_{code}")
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)):
+        return TransientDeliveryError(f"{name}: {exc}", code="smtp_connection")
+    if type(exc).__module__.startswith("anymail"):
+        status_code = getattr(exc, "status_code", None)
+        if name == "AnymailRecipientsRefused":
+            return PermanentDeliveryError(str(exc), code="recipients_refused")
+        if status_code is None or status_code == 429 or status_code >= 500:
+            return TransientDeliveryError(str(exc), code=f"esp_{status_code or 'error'}")
+        return PermanentDeliveryError(str(exc), code=f"esp_{status_code}")
+    return PermanentDeliveryError(f"{name}: {exc}", code="email_error")

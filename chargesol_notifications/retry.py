@@ -1,0 +1,37 @@
+"""When to try a transient failure again: exponential backoff with jitter, bounded."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from .conf import get_setting
+
+
+def max_attempts() -> int:
+    """Attempts in all, the first send included."""
+    return max(1, int(get_setting("MAX_ATTEMPTS")))
+
+
+def base_delay(failures: int) -> float:
+    """Seconds to wait after the ``failures``-th failed attempt, before jitter."""
+    base = float(get_setting("RETRY_BACKOFF_SECONDS"))
+    cap = float(get_setting("RETRY_BACKOFF_MAX_SECONDS"))
+    return min(cap, base * 2 ** (failures - 1))
+
+
+def retry_delay(failures: int) -> float:
+    """``base_delay`` with "equal jitter": between half of it and all of it.
+
+    The spread keeps a burst of messages that failed together (a gateway outage) from
+    retrying together; the lower bound keeps the backoff meaningful.
+    """
+    delay = base_delay(failures)
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def is_due(failures: int, last_failure_at: datetime | None, now: datetime) -> bool:
+    """Whether a notification with ``failures`` transient failures may be tried now."""
+    if failures == 0 or last_failure_at is None:
+        return True
+    return now >= last_failure_at + timedelta(seconds=base_delay(failures) / 2)

@@ -1,0 +1,247 @@
+"""``notify()`` and ``notify_many()``: turn a template or a literal text into queued
+notifications, and hand them to delivery once the caller's transaction commits.
+
+Everything that can be wrong with the call itself is checked before anything is written,
+and raises a :class:`~chargesol_notifications.exceptions.NotificationError`. Problems that
+only delivery can find (no address, a gateway refusal) never raise here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from .choices import Channel, ContextType, NotificationStatus, TemplateChannel
+from .delivery import enqueue_delivery
+from .exceptions import (
+    InvalidContextTypeError,
+    InvalidMessageError,
+    TemplateChannelMismatchError,
+    TemplateNotFoundError,
+    UnknownChannelError,
+)
+from .models import Notification, NotificationTemplate
+from .rendering import render_message
+from .signals import notification_queued
+
+#: Namespace of the ids derived from idempotency keys (any fixed UUID will do).
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0f6d7a52-4f0e-4b8a-9a43-3c1f5e2b7d11")
+
+SUBJECT_MAX_LENGTH = Notification._meta.get_field("subject").max_length
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """A checked request: what every recipient of one notify()/notify_many() call gets."""
+
+    channel: str
+    template: NotificationTemplate | None
+    subject: str
+    body: str
+    context: Mapping[str, Any]
+    context_type: str
+    context_id: uuid.UUID | None
+
+
+def notify(
+    recipient: Any,
+    channel: str,
+    *,
+    template: str | NotificationTemplate | None = None,
+    context: Mapping[str, Any] | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    context_type: str | None = None,
+    context_id: uuid.UUID | str | None = None,
+    idempotency_key: str | None = None,
+) -> Notification:
+    """Queue one notification to ``recipient`` on ``channel``; return it (``queued``).
+
+    Give either ``template`` (a NotificationTemplate or its name, rendered with
+    ``context`` plus ``recipient``) or a literal ``body`` (and ``subject`` for email).
+    Delivery starts after the surrounding transaction commits. With ``idempotency_key``,
+    a second call for the same recipient, channel and key returns the first notification
+    and sends nothing.
+    """
+    spec = check_request(channel, template, context, subject, body, context_type, context_id)
+    notification = build_notification(recipient, spec, idempotency_key)
+    if idempotency_key is None:
+        notification.save(force_insert=True)
+    else:
+        notification = insert_idempotent([notification])[0]
+    deliver_on_commit([notification])
+    return notification
+
+
+def notify_many(
+    recipients: Iterable[Any],
+    channel: str,
+    *,
+    template: str | NotificationTemplate | None = None,
+    context: Mapping[str, Any] | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    context_type: str | None = None,
+    context_id: uuid.UUID | str | None = None,
+    idempotency_key: str | None = None,
+) -> list[Notification]:
+    """Queue one notification per recipient, bulk-inserted; same arguments as notify().
+
+    Each recipient's message is rendered with that recipient as ``recipient``; the
+    template is compiled once. The number of queries does not grow with the number of
+    recipients (beyond the database driver's limit on parameters per statement).
+    """
+    spec = check_request(channel, template, context, subject, body, context_type, context_id)
+    notifications = [build_notification(user, spec, idempotency_key) for user in recipients]
+    if not notifications:
+        return []
+    if idempotency_key is None:
+        Notification.objects.bulk_create(notifications)
+    else:
+        notifications = insert_idempotent(notifications)
+    deliver_on_commit(notifications)
+    return notifications
+
+
+def check_request(
+    channel: str,
+    template: str | NotificationTemplate | None,
+    context: Mapping[str, Any] | None,
+    subject: str | None,
+    body: str | None,
+    context_type: str | None,
+    context_id: uuid.UUID | str | None,
+) -> MessageSpec:
+    """Validate the arguments shared by every recipient; load the template (one query)."""
+    if channel not in Channel.values:
+        raise UnknownChannelError(
+            f"Unknown channel {channel!r}; choose from {', '.join(Channel.values)}."
+        )
+    context_type = context_type or ""
+    if context_type and context_type not in ContextType.values:
+        raise InvalidContextTypeError(
+            f"Unknown context_type {context_type!r}; choose from {', '.join(ContextType.values)}."
+        )
+    if template is not None and body is not None:
+        raise InvalidMessageError("Pass either template or body, not both.")
+    if template is None and body is None:
+        raise InvalidMessageError("Pass a template or a body.")
+    if subject is not None and template is not None:
+        raise InvalidMessageError("A template brings its own subject; do not pass subject.")
+    if subject and channel != Channel.EMAIL:
+        raise InvalidMessageError(f"Only email has a subject; {channel} messages do not.")
+    if context is not None and not isinstance(context, Mapping):
+        raise InvalidMessageError("context must be a mapping.")
+    return MessageSpec(
+        channel=channel,
+        template=load_template(template, channel) if template is not None else None,
+        subject=subject or "",
+        body=body or "",
+        context=context or {},
+        context_type=context_type,
+        context_id=check_context_id(context_id),
+    )
+
+
+def load_template(template: str | NotificationTemplate, channel: str) -> NotificationTemplate:
+    if isinstance(template, NotificationTemplate):
+        instance = template
+    else:
+        instance = NotificationTemplate.objects.filter(name=template).first()
+        if instance is None:
+            raise TemplateNotFoundError(f"No notification template is named {template!r}.")
+    if not instance.is_active:
+        raise TemplateNotFoundError(f"The notification template {instance.name!r} is inactive.")
+    if channel not in TemplateChannel.values:
+        raise TemplateChannelMismatchError(
+            f"The {channel} channel has no templates; pass body= with the text to send."
+        )
+    if instance.channel != channel:
+        raise TemplateChannelMismatchError(
+            f"The template {instance.name!r} is for {instance.channel}, not {channel}."
+        )
+    return instance
+
+
+def check_context_id(context_id: uuid.UUID | str | None) -> uuid.UUID | None:
+    if context_id is None or isinstance(context_id, uuid.UUID):
+        return context_id
+    try:
+        return uuid.UUID(str(context_id))
+    except ValueError as exc:
+        raise InvalidMessageError(f"context_id {context_id!r} is not a UUID.") from exc
+
+
+def build_notification(
+    recipient: Any, spec: MessageSpec, idempotency_key: str | None
+) -> Notification:
+    """Render for one recipient and build the (unsaved) row."""
+    if getattr(recipient, "pk", None) is None:
+        raise InvalidMessageError("The recipient must be a saved user.")
+    subject, body = spec.subject, spec.body
+    if spec.template is not None:
+        rendered = render_message(spec.template, {**spec.context, "recipient": recipient})
+        subject, body = rendered.subject, rendered.body
+    if spec.channel == Channel.EMAIL and not subject.strip():
+        raise InvalidMessageError("An email needs a subject.")
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        raise InvalidMessageError(f"The subject is longer than {SUBJECT_MAX_LENGTH} characters.")
+    if not body.strip():
+        raise InvalidMessageError("The message body is empty.")
+    notification = Notification(
+        recipient=recipient,
+        channel=spec.channel,
+        template=spec.template,
+        subject=subject,
+        body=body,
+        context_type=spec.context_type,
+        context_id=spec.context_id,
+        status=NotificationStatus.QUEUED,
+    )
+    if idempotency_key is not None:
+        notification.id = idempotent_id(recipient.pk, spec.channel, idempotency_key)
+    return notification
+
+
+def idempotent_id(recipient_pk: Any, channel: str, key: str) -> uuid.UUID:
+    """The one id a (recipient, channel, key) can ever have.
+
+    Deriving the primary key from the key lets the database's primary-key uniqueness
+    settle races between concurrent calls, with no extra column and no lock.
+    """
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{recipient_pk}\x1f{channel}\x1f{key}")
+
+
+def insert_idempotent(notifications: list[Notification]) -> list[Notification]:
+    """Insert what does not exist yet; return the stored rows, in the order given.
+
+    ``ignore_conflicts`` turns a concurrent or earlier insert of the same id into a no-op
+    (ON CONFLICT DO NOTHING / INSERT IGNORE) without aborting the caller's transaction.
+    A concurrent inserter blocks until the first commits, then reads its row.
+    """
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    stored = Notification.objects.in_bulk([n.pk for n in notifications])
+    recipients = {n.pk: n.recipient for n in notifications}
+    result = []
+    for notification in notifications:
+        # Under REPEATABLE READ a row committed by a racing call may be invisible here;
+        # it exists all the same, so the one built here stands in for it.
+        row = stored.get(notification.pk, notification)
+        row.recipient = recipients[notification.pk]  # saves a query per row later
+        result.append(row)
+    return result
+
+
+def deliver_on_commit(notifications: list[Notification]) -> None:
+    """Queue delivery for when the caller's transaction commits (now, in autocommit)."""
+    ids = [n.pk for n in notifications if n.status == NotificationStatus.QUEUED]
+
+    def on_commit() -> None:
+        notification_queued.send(sender=Notification, notifications=notifications)
+        enqueue_delivery(ids)
+
+    transaction.on_commit(on_commit, robust=True)

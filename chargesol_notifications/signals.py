@@ -1,0 +1,23 @@
+"""Signals sent as notifications move through their life.
+
+Every signal is sent after the change it reports is saved, inside the transaction that
+saved it; receivers that talk to the outside world should use ``transaction.on_commit``.
+"""
+
+from django.dispatch import Signal
+
+#: A notification was committed and handed to the tasks framework.
+#: ``sender`` is Notification; ``notifications`` is the list (one for notify()).
+notification_queued = Signal()
+
+#: The gateway accepted a notification. ``sender`` is the backend class;
+#: ``notification``, ``receipt`` and ``message`` (the OutgoingMessage) come along.
+notification_sent = Signal()
+
+#: A notification ended ``failed``. ``sender`` is the backend class (or Notification
+#: when a webhook reported the failure); ``notification``, ``receipt`` and ``error``.
+notification_failed = Signal()
+
+#: A DeliveryReceipt row was written. ``sender`` is DeliveryReceipt;
+#: ``notification`` and ``receipt``.
+receipt_recorded = Signal()

@@ -1,0 +1,121 @@
+"""Delivery state: receipts in, statuses forward.
+
+Every receipt (the gateway's answer to a send, or a webhook's callback) goes through
+:func:`record_receipt`, which writes the row at most once per (gateway id, status) and
+moves the notification's status forward only. Callbacks arrive duplicated and out of
+order; the tables below, not ``if`` chains, decide what each one means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .choices import NotificationStatus, ReceiptStatus
+from .models import DeliveryReceipt, Notification
+from .signals import receipt_recorded
+
+#: The notification status a receipt implies. ``read`` (WhatsApp) implies delivered.
+STATUS_FOR_RECEIPT: dict[str, str] = {
+    ReceiptStatus.SENT: NotificationStatus.SENT,
+    ReceiptStatus.DELIVERED: NotificationStatus.DELIVERED,
+    ReceiptStatus.READ: NotificationStatus.DELIVERED,
+    ReceiptStatus.FAILED: NotificationStatus.FAILED,
+}
+
+#: How far along each status is. A notification only ever moves to a higher rank.
+#: ``delivered`` outranks ``failed``: proof of delivery beats a report that it failed.
+STATUS_RANK: dict[str, int] = {
+    NotificationStatus.QUEUED: 0,
+    NotificationStatus.SENT: 1,
+    NotificationStatus.FAILED: 2,
+    NotificationStatus.DELIVERED: 3,
+}
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    receipt: DeliveryReceipt | None
+    #: False when the same (gateway id, status) was already recorded.
+    created: bool
+    #: True when the notification's status moved.
+    advanced: bool
+
+
+def advance(notification: Notification, status: str, at: datetime, *, accepted: bool) -> list[str]:
+    """Move ``notification`` forward to ``status`` in memory; return the changed fields.
+
+    ``accepted`` says the gateway had taken the message (the receipt carries its id), so
+    even a later failure means it was sent. Timestamps are set once, when first reached,
+    so they never go backwards.
+    """
+    changed: list[str] = []
+    if STATUS_RANK[status] > STATUS_RANK[notification.status]:
+        notification.status = status
+        changed.append("status")
+    was_sent = accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED)
+    if was_sent and notification.sent_at is None:
+        notification.sent_at = at
+        changed.append("sent_at")
+    if status == NotificationStatus.DELIVERED and notification.delivered_at is None:
+        notification.delivered_at = at
+        changed.append("delivered_at")
+    return changed
+
+
+def record_receipt(
+    notification: Notification,
+    status: str,
+    *,
+    gateway_message_id: str | None = None,
+    error_code: str | None = None,
+    error_message: str = "",
+) -> ReceiptOutcome:
+    """Write a receipt for ``notification`` and move its status forward.
+
+    Call it inside a transaction that holds the notification row
+    (``select_for_update``), so that a webhook and the send's own bookkeeping serialise.
+    A (gateway id, status) pair already recorded writes nothing and moves nothing.
+    """
+    if gateway_message_id is not None:
+        exists = DeliveryReceipt.objects.filter(
+            gateway_message_id=gateway_message_id, status=status
+        ).exists()
+        if exists:
+            return ReceiptOutcome(receipt=None, created=False, advanced=False)
+    receipt = DeliveryReceipt.objects.create(
+        notification=notification,
+        status=status,
+        gateway_message_id=gateway_message_id,
+        error_code=error_code,
+        error_message=error_message or "",
+    )
+    changed = advance(
+        notification,
+        STATUS_FOR_RECEIPT[status],
+        receipt.received_at,
+        accepted=gateway_message_id is not None,
+    )
+    if changed:
+        notification.save(update_fields=changed)
+    receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
+    return ReceiptOutcome(receipt=receipt, created=True, advanced="status" in changed)
+
+
+def record_attempt_failure(
+    notification: Notification, *, error_code: str | None, error_message: str
+) -> DeliveryReceipt:
+    """Keep a transient failure on record: a ``failed`` receipt with no gateway id.
+
+    The notification stays ``queued``; these receipts are what the retry policy counts,
+    so an attempt that failed is never lost even if the process dies before retrying.
+    """
+    receipt = DeliveryReceipt.objects.create(
+        notification=notification,
+        status=ReceiptStatus.FAILED,
+        gateway_message_id=None,
+        error_code=error_code,
+        error_message=error_message,
+    )
+    receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
+    return receipt
