@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,92 +15,309 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='NotificationTemplate',
+            name="NotificationTemplate",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Template identifier used by code, e.g. survey_confirmation_sms.', max_length=100, unique=True, verbose_name='name')),
-                ('channel', models.CharField(choices=[('sms', 'SMS'), ('email', 'Email'), ('whatsapp', 'WhatsApp'), ('push', 'Push')], max_length=20, verbose_name='channel')),
-                ('subject_template', models.CharField(blank=True, help_text='Subject with {{ placeholders }}; email templates only.', max_length=255, verbose_name='subject template')),
-                ('body_template', models.TextField(help_text='Message body in Django template syntax, sent as plain text.', verbose_name='body template')),
-                ('is_active', models.BooleanField(default=True, help_text='Inactive templates cannot be used to send.', verbose_name='active')),
+                (
+                    "id",
+                    models.AutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Template identifier used by code, e.g. survey_confirmation_sms.",
+                        max_length=100,
+                        unique=True,
+                        verbose_name="name",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("sms", "SMS"),
+                            ("email", "Email"),
+                            ("whatsapp", "WhatsApp"),
+                            ("push", "Push"),
+                        ],
+                        max_length=20,
+                        verbose_name="channel",
+                    ),
+                ),
+                (
+                    "subject_template",
+                    models.CharField(
+                        blank=True,
+                        help_text="Subject with {{ placeholders }}; email templates only.",
+                        max_length=255,
+                        verbose_name="subject template",
+                    ),
+                ),
+                (
+                    "body_template",
+                    models.TextField(
+                        help_text="Message body in Django template syntax, sent as plain text.",
+                        verbose_name="body template",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Inactive templates cannot be used to send.",
+                        verbose_name="active",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'notification template',
-                'verbose_name_plural': 'notification templates',
-                'ordering': ['name'],
+                "verbose_name": "notification template",
+                "verbose_name_plural": "notification templates",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('channel', models.CharField(choices=[('sms', 'SMS'), ('email', 'Email'), ('whatsapp', 'WhatsApp'), ('push', 'Push'), ('call', 'Phone call')], max_length=20, verbose_name='channel')),
-                ('subject', models.CharField(blank=True, max_length=255, verbose_name='subject')),
-                ('body', models.TextField(verbose_name='body')),
-                ('context_type', models.CharField(choices=[('lead', 'Lead'), ('survey', 'Survey'), ('installation', 'Installation'), ('payment', 'Payment'), ('emergency', 'Emergency')], max_length=30, verbose_name='context type')),
-                ('context_id', models.UUIDField(blank=True, null=True, verbose_name='context id')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='queued', max_length=20, verbose_name='status')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent at')),
-                ('delivered_at', models.DateTimeField(blank=True, null=True, verbose_name='delivered at')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='recipient')),
-                ('template', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='chargesol_notifications.notificationtemplate', verbose_name='template')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("sms", "SMS"),
+                            ("email", "Email"),
+                            ("whatsapp", "WhatsApp"),
+                            ("push", "Push"),
+                            ("call", "Phone call"),
+                        ],
+                        max_length=20,
+                        verbose_name="channel",
+                    ),
+                ),
+                ("subject", models.CharField(blank=True, max_length=255, verbose_name="subject")),
+                ("body", models.TextField(verbose_name="body")),
+                (
+                    "context_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("lead", "Lead"),
+                            ("survey", "Survey"),
+                            ("installation", "Installation"),
+                            ("payment", "Payment"),
+                            ("emergency", "Emergency"),
+                        ],
+                        max_length=30,
+                        verbose_name="context type",
+                    ),
+                ),
+                ("context_id", models.UUIDField(blank=True, null=True, verbose_name="context id")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent at")),
+                (
+                    "delivered_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="delivered at"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recipient",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="notifications",
+                        to="chargesol_notifications.notificationtemplate",
+                        verbose_name="template",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'notification',
-                'verbose_name_plural': 'notifications',
-                'ordering': ['-created_at'],
+                "verbose_name": "notification",
+                "verbose_name_plural": "notifications",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CallLog',
+            name="CallLog",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('callee_phone', models.CharField(help_text="E.164 number, e.g. +447700900123. Sixteen characters: the '+' that Twilio needs plus up to fifteen digits.", max_length=16, verbose_name='callee phone')),
-                ('call_type', models.CharField(choices=[('introductory', 'Introductory'), ('survey_confirmation', 'Survey confirmation'), ('installation_confirmation', 'Installation confirmation'), ('post_install', 'Post-install'), ('emergency', 'Emergency'), ('reschedule', 'Reschedule')], max_length=30, verbose_name='call type')),
-                ('context_type', models.CharField(help_text='Related entity type: lead, survey, installation.', max_length=30, verbose_name='context type')),
-                ('context_id', models.UUIDField(verbose_name='context id')),
-                ('outcome', models.CharField(blank=True, choices=[('connected', 'Connected'), ('no_answer', 'No answer'), ('busy', 'Busy'), ('voicemail', 'Voicemail'), ('callback_requested', 'Callback requested')], help_text='Empty until the outcome is known.', max_length=30, verbose_name='outcome')),
-                ('duration_seconds', models.IntegerField(blank=True, null=True, verbose_name='duration (seconds)')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('called_at', models.DateTimeField(auto_now_add=True, verbose_name='called at')),
-                ('caller', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='call_logs', to=settings.AUTH_USER_MODEL, verbose_name='caller')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "callee_phone",
+                    models.CharField(
+                        help_text="E.164 number, e.g. +447700900123. Sixteen characters: the '+' that Twilio needs plus up to fifteen digits.",
+                        max_length=16,
+                        verbose_name="callee phone",
+                    ),
+                ),
+                (
+                    "call_type",
+                    models.CharField(
+                        choices=[
+                            ("introductory", "Introductory"),
+                            ("survey_confirmation", "Survey confirmation"),
+                            ("installation_confirmation", "Installation confirmation"),
+                            ("post_install", "Post-install"),
+                            ("emergency", "Emergency"),
+                            ("reschedule", "Reschedule"),
+                        ],
+                        max_length=30,
+                        verbose_name="call type",
+                    ),
+                ),
+                (
+                    "context_type",
+                    models.CharField(
+                        help_text="Related entity type: lead, survey, installation.",
+                        max_length=30,
+                        verbose_name="context type",
+                    ),
+                ),
+                ("context_id", models.UUIDField(verbose_name="context id")),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("connected", "Connected"),
+                            ("no_answer", "No answer"),
+                            ("busy", "Busy"),
+                            ("voicemail", "Voicemail"),
+                            ("callback_requested", "Callback requested"),
+                        ],
+                        help_text="Empty until the outcome is known.",
+                        max_length=30,
+                        verbose_name="outcome",
+                    ),
+                ),
+                (
+                    "duration_seconds",
+                    models.IntegerField(blank=True, null=True, verbose_name="duration (seconds)"),
+                ),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("called_at", models.DateTimeField(auto_now_add=True, verbose_name="called at")),
+                (
+                    "caller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="call_logs",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="caller",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'call log',
-                'verbose_name_plural': 'call logs',
-                'ordering': ['-called_at'],
-                'indexes': [models.Index(fields=['call_type'], name='csn_calllog_call_type_idx'), models.Index(fields=['context_type'], name='csn_calllog_ctx_type_idx'), models.Index(fields=['called_at'], name='csn_calllog_called_at_idx')],
+                "verbose_name": "call log",
+                "verbose_name_plural": "call logs",
+                "ordering": ["-called_at"],
+                "indexes": [
+                    models.Index(fields=["call_type"], name="csn_calllog_call_type_idx"),
+                    models.Index(fields=["context_type"], name="csn_calllog_ctx_type_idx"),
+                    models.Index(fields=["called_at"], name="csn_calllog_called_at_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DeliveryReceipt',
+            name="DeliveryReceipt",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('sent', 'Sent'), ('delivered', 'Delivered'), ('read', 'Read'), ('failed', 'Failed')], max_length=20, verbose_name='status')),
-                ('gateway_message_id', models.CharField(blank=True, max_length=100, null=True, verbose_name='gateway message id')),
-                ('error_code', models.CharField(blank=True, max_length=50, null=True, verbose_name='error code')),
-                ('error_message', models.TextField(blank=True, verbose_name='error message')),
-                ('received_at', models.DateTimeField(auto_now_add=True, verbose_name='received at')),
-                ('notification', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='chargesol_notifications.notification', verbose_name='notification')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("read", "Read"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "gateway_message_id",
+                    models.CharField(
+                        blank=True, max_length=100, null=True, verbose_name="gateway message id"
+                    ),
+                ),
+                (
+                    "error_code",
+                    models.CharField(
+                        blank=True, max_length=50, null=True, verbose_name="error code"
+                    ),
+                ),
+                ("error_message", models.TextField(blank=True, verbose_name="error message")),
+                (
+                    "received_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="received at"),
+                ),
+                (
+                    "notification",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="chargesol_notifications.notification",
+                        verbose_name="notification",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'delivery receipt',
-                'verbose_name_plural': 'delivery receipts',
-                'ordering': ['received_at'],
-                'constraints': [models.UniqueConstraint(fields=('gateway_message_id', 'status'), name='csn_receipt_once_per_status')],
+                "verbose_name": "delivery receipt",
+                "verbose_name_plural": "delivery receipts",
+                "ordering": ["received_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("gateway_message_id", "status"), name="csn_receipt_once_per_status"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['status'], name='csn_notification_status_idx'),
+            model_name="notification",
+            index=models.Index(fields=["status"], name="csn_notification_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['context_type'], name='csn_notification_ctx_type_idx'),
+            model_name="notification",
+            index=models.Index(fields=["context_type"], name="csn_notification_ctx_type_idx"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['created_at'], name='csn_notification_created_idx'),
+            model_name="notification",
+            index=models.Index(fields=["created_at"], name="csn_notification_created_idx"),
         ),
     ]
