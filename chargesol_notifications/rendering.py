@@ -32,6 +32,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import VariableDoesNotExist
+from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
 from .exceptions import TemplateRenderError
@@ -178,7 +179,7 @@ def validate_template(template: NotificationTemplate) -> None:
     if template.subject_template and template.channel != TemplateChannel.EMAIL:
         errors["subject_template"] = [
             ValidationError(
-                "Only email templates have a subject; leave this empty.",
+                _("Only email templates have a subject; leave this empty."),
                 code="subject_not_allowed",
             )
         ]
