@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
+from .forms import NotificationTemplateForm
 from .models import CallLog, DeliveryReceipt, Notification, NotificationTemplate
 
 
@@ -42,6 +43,7 @@ class DeliveryReceiptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(NotificationTemplate)
 class NotificationTemplateAdmin(admin.ModelAdmin):
+    form = NotificationTemplateForm
     list_display = ("name", "channel", "is_active")
     list_filter = ("channel", "is_active")
     search_fields = ("name", "subject_template", "body_template")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 try:
     from django.tasks import TaskContext, task, task_backends
-    from django.tasks.exceptions import InvalidTaskBackendError
-except ImportError:  # Django 5.2: the backport keeps the same names.
+    from django.tasks.exceptions import InvalidTaskBackend as InvalidTaskBackendError
+except ImportError:  # Django 5.2: the backport, whose names differ slightly.
     from django_tasks import TaskContext, task, task_backends  # type: ignore[no-redef]
     from django_tasks.exceptions import InvalidTaskBackendError  # type: ignore[no-redef]
 

@@ -73,6 +73,15 @@ TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBacken
 if "django_tasks" in INSTALLED_APPS:
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
+# A real queue: tests/test_worker.py enqueues here and runs django-tasks-db's worker.
+try:
+    import django_tasks_db  # noqa: F401
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend"}
+
 CHARGESOL_NOTIFICATIONS = {
     "CHANNELS": {
         channel: {"BACKEND": "chargesol_notifications.backends.locmem.LocmemBackend"}
@@ -81,6 +90,13 @@ CHARGESOL_NOTIFICATIONS = {
     "DEFAULT_REGION": "GB",
     "WEBHOOK_BASE_URL": "https://chargesol.example.com",
 }
+
+# The worker process of tests/test_worker.py prints what it sends, for the test to read.
+if env.bool("CHARGESOL_TEST_WORKER", default=False):
+    CHARGESOL_NOTIFICATIONS["CHANNELS"] = {
+        channel: {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}
+        for channel in ("sms", "email", "whatsapp", "push", "call")
+    }
 
 # The test settings keep console/locmem backends with DEBUG off on purpose.
 SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010"]
