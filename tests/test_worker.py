@@ -34,12 +34,12 @@ def database_url() -> str:
     return f"{scheme}://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def run_worker() -> str:
+def run_worker(mode: str = "console") -> str:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CHARGESOL_TEST_WORKER": "1",
+        "CHARGESOL_TEST_WORKER": mode,
         "PYTHONPATH": str(REPO_ROOT),
     }
     worker = subprocess.run(
@@ -82,3 +82,24 @@ def test_notify_is_delivered_by_a_worker_process(settings):
     n.refresh_from_db()
     assert n.status == "sent"
     assert n.receipts.get().gateway_message_id.startswith("console-")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transient_failure_is_retried_as_a_deferred_task(settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "TASK_BACKEND": "database",
+    }
+    n = notify(UserFactory(), "sms", body="Your quote is ready")
+
+    run_worker("flaky")
+
+    n.refresh_from_db()
+    assert n.status == "sent"
+    receipts = list(n.receipts.order_by("received_at"))
+    assert [(r.status, r.error_code) for r in receipts] == [("failed", "timeout"), ("sent", None)]
+    tasks = list(DBTaskResult.objects.order_by("enqueued_at"))
+    assert len(tasks) == 2  # the first delivery, and the retry it deferred
+    assert tasks[1].run_after is not None

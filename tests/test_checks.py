@@ -1,0 +1,88 @@
+"""System checks name the setting to fix."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+
+from chargesol_notifications.checks import check_channels, check_settings
+
+LOCMEM = "chargesol_notifications.backends.locmem.LocmemBackend"
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+@pytest.fixture
+def configure(settings):
+    def configure(**value):
+        settings.CHARGESOL_NOTIFICATIONS = value
+
+    return configure
+
+
+def test_test_settings_pass(settings):
+    settings.DEBUG = True
+    assert [m for m in check_settings() + check_channels() if m.level >= checks.WARNING] == []
+
+
+def test_unknown_channel(configure):
+    configure(CHANNELS={"fax": {"BACKEND": LOCMEM}})
+    (message,) = [m for m in check_channels() if m.level >= checks.ERROR]
+    assert message.id == "chargesol_notifications.E003"
+    assert "CHARGESOL_NOTIFICATIONS['CHANNELS']['fax']" in message.msg
+
+
+def test_backend_path_that_does_not_import(configure):
+    configure(CHANNELS={"sms": {"BACKEND": "chargesol_notifications.backends.nope.SmsBackend"}})
+    messages = [m for m in check_channels() if m.level >= checks.ERROR]
+    assert ids(messages) == ["chargesol_notifications.E004"]
+    assert "CHARGESOL_NOTIFICATIONS['CHANNELS']['sms']['BACKEND']" in messages[0].msg
+
+
+def test_unknown_backend_option(configure):
+    configure(CHANNELS={"sms": {"BACKEND": LOCMEM, "OPTIONS": {"FORM": "+15005550006"}}})
+    messages = [m for m in check_channels() if m.level >= checks.ERROR]
+    assert ids(messages) == ["chargesol_notifications.E004"]
+    assert "['OPTIONS']" in messages[0].msg
+    assert "FORM" in messages[0].msg
+
+
+def test_development_backend_with_debug_off(configure, settings):
+    settings.DEBUG = False
+    configure(
+        CHANNELS={"sms": {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}}
+    )
+    warnings = [m for m in check_channels() if m.id == "chargesol_notifications.W010"]
+    assert any("['sms']['BACKEND'] is ConsoleBackend" in m.msg for m in warnings)
+    # Unconfigured channels print too, so they are reported as well.
+    assert any("['CHANNELS']['email'] is not configured" in m.msg for m in warnings)
+    settings.DEBUG = True
+    assert [m for m in check_channels() if m.id == "chargesol_notifications.W010"] == []
+
+
+def test_unknown_settings_key(configure):
+    configure(WEBHOOK_BASE="https://x.example")
+    assert "chargesol_notifications.W002" in ids(check_settings())
+
+
+def test_task_backend_alias_missing(configure):
+    configure(TASK_BACKEND="celery")
+    messages = [m for m in check_settings() if m.level >= checks.ERROR]
+    assert ids(messages) == ["chargesol_notifications.E006"]
+    assert "TASK_BACKEND" in messages[0].msg
+
+
+def test_resolver_that_does_not_import(configure):
+    configure(RECIPIENT_RESOLVER="myproject.nope.resolve")
+    assert "chargesol_notifications.E005" in ids(check_settings())
+
+
+def test_checks_run_through_manage_py_check(configure):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    configure(CHANNELS={"fax": {"BACKEND": LOCMEM}})
+    with pytest.raises(SystemCheckError, match=r"CHANNELS'\]\['fax'\]"):
+        call_command("check")
