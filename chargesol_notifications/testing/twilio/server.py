@@ -1,0 +1,118 @@
+"""The loopback HTTP server that puts a :class:`~.api.TwilioApi` on 127.0.0.1.
+
+Plain ``http.server``: one thread per request, a free port chosen by the OS, every answer
+closes its connection (no idle keep-alive threads outlive a test). Slow answers sleep on
+an event that :meth:`LoopbackServer.stop` sets, so stopping never waits out a delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .api import Reply, TwilioApi
+
+logger = logging.getLogger("chargesol_notifications.testing.twilio")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    api: TwilioApi
+    stopping: threading.Event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "TwilioStandin/1.0"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.server.api.handle(self.command, self.path, dict(self.headers), body)
+        self.close_connection = True
+        if reply.delay and self.server.stopping.wait(reply.delay):
+            return  # stopped while sleeping: nobody is waiting for this answer any more
+        if reply.disconnect:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._write(reply)
+
+    def _write(self, reply: Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a timeout under test); Twilio would not notice either.
+            logger.debug("client went away before the stand-in answered")
+
+
+class LoopbackServer:
+    """Serves ``api`` on ``host`` at a free port in a background thread."""
+
+    def __init__(self, api: TwilioApi, host: str = "127.0.0.1") -> None:
+        self.api = api
+        self.host = host
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the Twilio stand-in is not running")
+        return self._server.server_address[1]
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        server = _Server((self.host, 0), _Handler)
+        server.api = self.api
+        server.stopping = threading.Event()
+        self._server = server
+        # A short poll interval keeps stop() (and so every test's teardown) fast.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"twilio-standin:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
