@@ -162,9 +162,12 @@ def sign(
 def _region(address: str) -> str:
     number = address.removeprefix("whatsapp:")
     try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+        parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
-        return ""
+        return ""  # a client: or sip: address has no country
+    # Fictional numbers (Ofcom's 07700 900xxx) still belong to their country code's region.
+    region = phonenumbers.region_code_for_number(parsed)
+    return region or phonenumbers.region_code_for_country_code(parsed.country_code)
 
 
 def message_params(
