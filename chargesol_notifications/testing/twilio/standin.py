@@ -20,9 +20,10 @@ from typing import Any
 from twilio.rest import Client
 
 from . import callbacks as cb
-from . import http_client, spec
+from . import spec
 from .api import TwilioApi
 from .errors import twilio_error
+from .http_client import StandinHttpClient, register, unregister
 from .records import DeliveryFailure, Fault, RecordedCall, RecordedMessage, RecordedResource
 from .resources import rfc2822
 from .server import LoopbackServer
@@ -61,11 +62,11 @@ class TwilioStandin(TwilioApi):
     def start(self) -> TwilioStandin:
         """Start serving on a free port; the newest running stand-in serves dotted-path clients."""
         self._server.start()
-        http_client.register(self)
+        register(self)
         return self
 
     def stop(self) -> None:
-        http_client.unregister(self)
+        unregister(self)
         self._server.stop()
 
     def __enter__(self) -> TwilioStandin:
@@ -98,9 +99,9 @@ class TwilioStandin(TwilioApi):
 
     # -- wiring the real client -----------------------------------------------------------
 
-    def http_client(self, **kwargs: Any) -> http_client.StandinHttpClient:
+    def http_client(self, **kwargs: Any) -> StandinHttpClient:
         """An ``HttpClient`` bound to this stand-in (``timeout=`` etc. as ``TwilioHttpClient``)."""
-        return http_client.StandinHttpClient(self, **kwargs)
+        return StandinHttpClient(self, **kwargs)
 
     def client(self, *, timeout: float | None = None, **kwargs: Any) -> Client:
         """A real ``twilio.rest.Client`` for this account that talks to the stand-in."""
