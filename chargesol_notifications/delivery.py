@@ -72,7 +72,7 @@ def deliver(
         )
         outcome = _send_and_record(notification, failures + 1, extra)
     if outcome.retry_at is not None:
-        schedule_retry(notification_id, outcome.retry_at)
+        schedule_retry(notification_id, outcome.retry_at, extra)
     return outcome
 
 
@@ -133,7 +133,9 @@ def task_backend_alias() -> str:
     return str(get_setting("TASK_BACKEND"))
 
 
-def schedule_retry(notification_id: uuid.UUID, retry_at: datetime) -> None:
+def schedule_retry(
+    notification_id: uuid.UUID, retry_at: datetime, extra: dict[str, Any] | None = None
+) -> None:
     """Enqueue the retry for later where the task backend can defer; else cron's turn.
 
     Backends without deferral (the immediate backend) leave the retry to
@@ -142,20 +144,22 @@ def schedule_retry(notification_id: uuid.UUID, retry_at: datetime) -> None:
     alias = task_backend_alias()
     if not task_backends[alias].supports_defer:
         return
-    deliver_notification.using(backend=alias, run_after=retry_at).enqueue(str(notification_id))
+    task = deliver_notification.using(backend=alias, run_after=retry_at)
+    task.enqueue(*delivery_args(notification_id, extra))
+
+
+def delivery_args(notification_id: uuid.UUID, extra: dict[str, Any] | None) -> list[Any]:
+    return [str(notification_id), extra] if extra else [str(notification_id)]
 
 
 def enqueue_delivery(
-    notification_ids: list[uuid.UUID], extra: dict[str, Any] | None = None
+    notification_ids: list[uuid.UUID], extras: dict[uuid.UUID, dict[str, Any]] | None = None
 ) -> None:
     """Hand each notification to the tasks framework (called on commit)."""
     task = deliver_notification.using(backend=task_backend_alias())
     for notification_id in notification_ids:
         try:
-            if extra:
-                task.enqueue(str(notification_id), extra)
-            else:
-                task.enqueue(str(notification_id))
+            task.enqueue(*delivery_args(notification_id, (extras or {}).get(notification_id)))
         except Exception:
             # The row stays queued: deliver_queued will find it. Never raise into the
             # caller, whose transaction has already committed.

@@ -200,7 +200,12 @@ def validate_template(template: NotificationTemplate) -> None:
 
 def _render_field(template: NotificationTemplate, field: str, context: Mapping[str, Any]) -> str:
     label = f"Notification template {template.name!r}, {field}"
-    compiled = compile_template(getattr(template, field), name=label)
+    return render_text(getattr(template, field), context, label=label)
+
+
+def render_text(source: str, context: Mapping[str, Any], *, label: str) -> str:
+    """Render a template string with the notification engine; errors name ``label``."""
+    compiled = compile_template(source, name=label)
     # A copy: {% cycle ... as x %}, {% regroup %} and {% now ... as x %} write into the
     # context, and the caller's mapping must come back unchanged.
     django_context = Context(dict(context), autoescape=False)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from .backends import get_backend
 from .choices import Channel, ContextType, NotificationStatus, TemplateChannel
 from .delivery import enqueue_delivery
 from .exceptions import (
@@ -68,12 +69,12 @@ def notify(
     and sends nothing.
     """
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
-    notification = build_notification(recipient, spec, idempotency_key)
+    notification, extra = build_notification(recipient, spec, idempotency_key)
     if idempotency_key is None:
         notification.save(force_insert=True)
     else:
         notification = insert_idempotent([notification])[0]
-    deliver_on_commit([notification])
+    deliver_on_commit([notification], {notification.pk: extra} if extra else {})
     return notification
 
 
@@ -96,14 +97,16 @@ def notify_many(
     recipients (beyond the database driver's limit on parameters per statement).
     """
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
-    notifications = [build_notification(user, spec, idempotency_key) for user in recipients]
-    if not notifications:
+    built = [build_notification(user, spec, idempotency_key) for user in recipients]
+    if not built:
         return []
+    notifications = [notification for notification, _extra in built]
+    extras = {notification.pk: extra for notification, extra in built if extra}
     if idempotency_key is None:
         Notification.objects.bulk_create(notifications)
     else:
         notifications = insert_idempotent(notifications)
-    deliver_on_commit(notifications)
+    deliver_on_commit(notifications, extras)
     return notifications
 
 
@@ -178,14 +181,16 @@ def check_context_id(context_id: uuid.UUID | str | None) -> uuid.UUID | None:
 
 def build_notification(
     recipient: Any, spec: MessageSpec, idempotency_key: str | None
-) -> Notification:
-    """Render for one recipient and build the (unsaved) row."""
+) -> tuple[Notification, dict[str, Any] | None]:
+    """Render for one recipient; build the (unsaved) row and what the backend keeps."""
     if getattr(recipient, "pk", None) is None:
         raise InvalidMessageError("The recipient must be a saved user.")
-    subject, body = spec.subject, spec.body
+    subject, body, extra = spec.subject, spec.body, None
     if spec.template is not None:
-        rendered = render_message(spec.template, {**spec.context, "recipient": recipient})
+        context = {**spec.context, "recipient": recipient}
+        rendered = render_message(spec.template, context)
         subject, body = rendered.subject, rendered.body
+        extra = get_backend(spec.channel).extra_for(spec.template, context)
     if spec.channel == Channel.EMAIL and not subject.strip():
         raise InvalidMessageError("An email needs a subject.")
     if len(subject) > SUBJECT_MAX_LENGTH:
@@ -204,7 +209,7 @@ def build_notification(
     )
     if idempotency_key is not None:
         notification.id = idempotent_id(recipient.pk, spec.channel, idempotency_key)
-    return notification
+    return notification, extra
 
 
 def idempotent_id(recipient_pk: Any, channel: str, key: str) -> uuid.UUID:
@@ -236,12 +241,14 @@ def insert_idempotent(notifications: list[Notification]) -> list[Notification]:
     return result
 
 
-def deliver_on_commit(notifications: list[Notification]) -> None:
+def deliver_on_commit(
+    notifications: list[Notification], extras: dict[uuid.UUID, dict[str, Any]]
+) -> None:
     """Queue delivery for when the caller's transaction commits (now, in autocommit)."""
     ids = [n.pk for n in notifications if n.status == NotificationStatus.QUEUED]
 
     def on_commit() -> None:
         notification_queued.send(sender=Notification, notifications=notifications)
-        enqueue_delivery(ids)
+        enqueue_delivery(ids, extras)
 
     transaction.on_commit(on_commit, robust=True)

@@ -21,3 +21,7 @@ notification_failed = Signal()
 #: A DeliveryReceipt row was written. ``sender`` is DeliveryReceipt;
 #: ``notification`` and ``receipt``.
 receipt_recorded = Signal()
+
+#: The call-status webhook filled in a CallLog's outcome or duration. ``sender`` is
+#: CallLog; ``call_log`` and ``call_status`` (Twilio's CallStatus) come along.
+call_status_recorded = Signal()

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from .choices import NotificationStatus, ReceiptStatus
 from .models import DeliveryReceipt, Notification
@@ -73,33 +78,54 @@ def record_receipt(
 ) -> ReceiptOutcome:
     """Write a receipt for ``notification`` and move its status forward.
 
-    Call it inside a transaction that holds the notification row
-    (``select_for_update``), so that a webhook and the send's own bookkeeping serialise.
-    A (gateway id, status) pair already recorded writes nothing and moves nothing.
+    A (gateway id, status) pair already recorded writes nothing and moves nothing, also
+    when two callbacks race (the unique constraint decides). The status moves in one
+    conditional UPDATE, so it cannot go backwards even when a webhook and the send's own
+    bookkeeping run at the same time without holding the row.
     """
-    if gateway_message_id is not None:
-        exists = DeliveryReceipt.objects.filter(
+    if (
+        gateway_message_id is not None
+        and DeliveryReceipt.objects.filter(
             gateway_message_id=gateway_message_id, status=status
         ).exists()
-        if exists:
-            return ReceiptOutcome(receipt=None, created=False, advanced=False)
-    receipt = DeliveryReceipt.objects.create(
-        notification=notification,
-        status=status,
-        gateway_message_id=gateway_message_id,
-        error_code=error_code,
-        error_message=error_message or "",
-    )
-    changed = advance(
-        notification,
-        STATUS_FOR_RECEIPT[status],
-        receipt.received_at,
-        accepted=gateway_message_id is not None,
-    )
-    if changed:
-        notification.save(update_fields=changed)
+    ):
+        return ReceiptOutcome(receipt=None, created=False, advanced=False)
+    try:
+        with transaction.atomic():
+            receipt = DeliveryReceipt.objects.create(
+                notification=notification,
+                status=status,
+                gateway_message_id=gateway_message_id,
+                error_code=error_code,
+                error_message=error_message or "",
+            )
+    except IntegrityError:
+        if gateway_message_id is None:
+            raise
+        return ReceiptOutcome(receipt=None, created=False, advanced=False)
+    accepted = gateway_message_id is not None
+    target = STATUS_FOR_RECEIPT[status]
+    advanced = move_forward(notification.pk, target, receipt.received_at, accepted=accepted)
+    advance(notification, target, receipt.received_at, accepted=accepted)
     receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
-    return ReceiptOutcome(receipt=receipt, created=True, advanced="status" in changed)
+    return ReceiptOutcome(receipt=receipt, created=True, advanced=advanced)
+
+
+def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: bool) -> bool:
+    """The database side of :func:`advance`: one UPDATE that only ever moves forward.
+
+    Returns whether the row moved. Timestamps are only ever filled in where empty, in the
+    same statement, so they never go backwards either.
+    """
+    behind = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+    changes: dict[str, Any] = {"status": status}
+    if accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED):
+        changes["sent_at"] = Coalesce(F("sent_at"), Value(at))
+    if status == NotificationStatus.DELIVERED:
+        changes["delivered_at"] = Coalesce(F("delivered_at"), Value(at))
+    return bool(
+        Notification.objects.filter(pk=notification_id, status__in=behind).update(**changes)
+    )
 
 
 def record_attempt_failure(

@@ -1,3 +1,13 @@
+"""Webhook URLs; include them under any prefix, e.g. ``path("notifications/", include(...))``."""
+
+from django.urls import path
+
+from .webhooks.twilio import CallAnswerView, CallStatusView, MessageStatusView
+
 app_name = "chargesol_notifications"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("twilio/message-status/", MessageStatusView.as_view(), name="twilio-message-status"),
+    path("twilio/call-status/", CallStatusView.as_view(), name="twilio-call-status"),
+    path("twilio/call-answer/", CallAnswerView.as_view(), name="twilio-call-answer"),
+]

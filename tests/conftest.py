@@ -4,6 +4,9 @@ import pytest
 
 import chargesol_notifications
 
+# The Twilio stand-in's fixtures (twilio_standin, twilio_client), as ChargeSol enables them.
+pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def _empty_outbox():

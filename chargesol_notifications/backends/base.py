@@ -24,7 +24,7 @@ from ..exceptions import (
 from ..recipients import PHONE_CHANNELS, Address, normalise_phone, resolve_address
 
 if TYPE_CHECKING:
-    from ..models import Notification
+    from ..models import Notification, NotificationTemplate
 
 logger = logging.getLogger("chargesol_notifications.delivery")
 
@@ -42,6 +42,17 @@ class OutgoingMessage:
     template_name: str | None = None
     #: Backend-specific extras (e.g. WhatsApp Content variables).
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutgoingCall:
+    """A click-to-call: ring ``to`` and, once a person answers, connect ``connect_to``."""
+
+    call_log_id: uuid.UUID
+    #: The customer's number, E.164.
+    to: str
+    #: The staff caller's own phone, E.164.
+    connect_to: str
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,27 @@ class BaseChannelBackend:
         """Hand ``message`` to the gateway and return its id. Subclasses must implement."""
         raise NotImplementedError(
             f"{type(self).__module__}.{type(self).__name__} must implement send_message()."
+        )
+
+    def extra_for(
+        self, template: NotificationTemplate, context: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Data to keep with a templated notification until it is sent, or None.
+
+        Called by notify() with the template and the full rendering context (recipient
+        included), for what the rendered body alone cannot carry (WhatsApp Content
+        variables). It travels with the delivery task, so it must be JSON-serialisable.
+        """
+        return None
+
+    def start_call(self, call: OutgoingCall) -> str | None:
+        """Place a click-to-call (``place_call()``); return the gateway's call id.
+
+        Only backends of the ``call`` channel implement it.
+        """
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} cannot place calls; configure a call backend for "
+            "CHARGESOL_NOTIFICATIONS['CHANNELS']['call']."
         )
 
     def check(self) -> Iterable[checks.CheckMessage]:

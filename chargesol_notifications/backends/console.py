@@ -7,7 +7,7 @@ import threading
 import uuid
 from typing import Any, TextIO
 
-from .base import BaseChannelBackend, OutgoingMessage
+from .base import BaseChannelBackend, OutgoingCall, OutgoingMessage
 
 
 class ConsoleBackend(BaseChannelBackend):
@@ -32,8 +32,16 @@ class ConsoleBackend(BaseChannelBackend):
         lines = [f"[{message.channel}] to {to} ({gateway_message_id})"]
         if message.subject:
             lines.append(f"Subject: {message.subject}")
-        lines += [message.body, "-" * 72]
-        with self._write_lock:
-            self.stream.write("\n".join(lines) + "\n")
-            self.stream.flush()
+        lines += [message.body]
+        self.write(lines)
         return gateway_message_id
+
+    def start_call(self, call: OutgoingCall) -> str:
+        gateway_call_id = f"console-{uuid.uuid4().hex}"
+        self.write([f"[call] ring {call.to}, then connect {call.connect_to} ({gateway_call_id})"])
+        return gateway_call_id
+
+    def write(self, lines: list[str]) -> None:
+        with self._write_lock:
+            self.stream.write("\n".join([*lines, "-" * 72]) + "\n")
+            self.stream.flush()

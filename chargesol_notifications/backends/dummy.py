@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import BaseChannelBackend, OutgoingMessage
+from .base import BaseChannelBackend, OutgoingCall, OutgoingMessage
 
 
 class DummyBackend(BaseChannelBackend):
@@ -11,4 +11,7 @@ class DummyBackend(BaseChannelBackend):
     development_only = True
 
     def send_message(self, message: OutgoingMessage) -> None:
+        return None
+
+    def start_call(self, call: OutgoingCall) -> None:
         return None

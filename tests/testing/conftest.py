@@ -3,13 +3,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from chargesol_notifications.testing.twilio import pytest_plugin
-
-# The shipped fixtures; a project enables them with
-# pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"] in its root conftest.
-twilio_standin = pytest_plugin.twilio_standin
-twilio_client = pytest_plugin.twilio_client
-
 MESSAGES = "/2010-04-01/Accounts/{account}/Messages.json"
 CALLS = "/2010-04-01/Accounts/{account}/Calls.json"
 

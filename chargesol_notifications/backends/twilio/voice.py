@@ -1,0 +1,102 @@
+"""Phone calls through Twilio's Calls API: spoken notifications and click-to-call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core import checks
+from twilio.twiml.voice_response import VoiceResponse
+
+from ...choices import Channel
+from ...exceptions import MessageTooLongError
+from ..base import BaseChannelBackend, OutgoingCall, OutgoingMessage
+from .client import TwilioClientMixin, webhook_url
+
+#: Twilio accepts inline TwiML of at most 4,000 characters.
+TWIML_MAX_LENGTH = 4000
+
+#: Call progress events we ask Twilio to report.
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class CallBackend(TwilioClientMixin, BaseChannelBackend):
+    """Calls via Twilio.
+
+    A ``call`` notification rings the recipient and speaks its body (TwiML ``<Say>``,
+    with the ``VOICE`` and ``LANGUAGE`` options); :func:`~chargesol_notifications.place_call`
+    rings a customer and connects the staff caller once a person answers. Both ask for
+    answering-machine detection (``MACHINE_DETECTION``, default ``"Enable"``) and status
+    callbacks. Calls need ``FROM``: a Messaging Service cannot place calls.
+    """
+
+    channels = frozenset({Channel.CALL})
+    option_names = TwilioClientMixin.twilio_option_names | {
+        "VOICE",
+        "LANGUAGE",
+        "MACHINE_DETECTION",
+    }
+    reports_delivery = True
+
+    def configure(self, **options: Any) -> None:
+        self.configure_twilio(options)
+        self.voice: str = options.get("VOICE") or "alice"
+        self.language: str = options.get("LANGUAGE") or "en-GB"
+        self.machine_detection: str = options.get("MACHINE_DETECTION") or "Enable"
+
+    def check(self) -> Iterable[checks.CheckMessage]:
+        return self.check_twilio(needs_from=True)
+
+    def send_message(self, message: OutgoingMessage) -> str:
+        twiml = self.spoken(message.body)
+        if len(twiml) > TWIML_MAX_LENGTH:
+            raise MessageTooLongError(
+                f"The spoken message makes {len(twiml)} characters of TwiML; Twilio "
+                f"accepts {TWIML_MAX_LENGTH}.",
+                code="body_too_long",
+            )
+        params = self.call_params(str(message.to), n=str(message.notification_id))
+        params["twiml"] = twiml
+        created = self.call_twilio(lambda: self.client.calls.create(**params))
+        return str(created.sid)
+
+    def start_call(self, call: OutgoingCall) -> str:
+        params = self.call_params(call.to, call=str(call.call_log_id))
+        # Twilio asks this URL what to do once the call is answered and the machine
+        # detection is done: connect the caller, or hang up on a voicemail.
+        answer_url = webhook_url("twilio-call-answer", call=str(call.call_log_id))
+        if answer_url is None:
+            params["twiml"] = self.connect(call.connect_to)
+        else:
+            params["url"] = answer_url
+        created = self.call_twilio(lambda: self.client.calls.create(**params))
+        return str(created.sid)
+
+    def call_params(self, to: str, **identifies: str) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "to": to,
+            "from_": self.from_,
+            "machine_detection": self.machine_detection,
+        }
+        callback = webhook_url("twilio-call-status", **identifies)
+        if callback:
+            params["status_callback"] = callback
+            params["status_callback_event"] = STATUS_EVENTS
+        return params
+
+    def spoken(self, text: str) -> str:
+        response = VoiceResponse()
+        response.say(text, voice=self.voice, language=self.language)
+        return str(response)
+
+    def connect(self, phone: str) -> str:
+        """TwiML that bridges the answered call to ``phone``, showing our number."""
+        response = VoiceResponse()
+        response.dial(phone, caller_id=self.from_, answer_on_bridge=True)
+        return str(response)
+
+    @staticmethod
+    def hang_up() -> str:
+        response = VoiceResponse()
+        response.hangup()
+        return str(response)

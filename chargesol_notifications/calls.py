@@ -1,0 +1,137 @@
+"""``log_call()`` and ``place_call()``: every phone call of a ChargeSol workflow, logged."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from .backends import get_backend
+from .backends.base import BaseChannelBackend, OutgoingCall
+from .choices import CallOutcome, CallType, Channel
+from .exceptions import DeliveryError, InvalidCallError, InvalidPhoneNumberError
+from .models import CallLog
+from .recipients import normalise_phone, resolve_address
+
+logger = logging.getLogger("chargesol_notifications.calls")
+
+CONTEXT_TYPE_MAX_LENGTH = CallLog._meta.get_field("context_type").max_length
+
+
+def log_call(
+    *,
+    caller: Any,
+    callee_phone: str,
+    call_type: str,
+    context_type: str,
+    context_id: uuid.UUID | str,
+    outcome: str = "",
+    duration_seconds: int | None = None,
+    notes: str = "",
+) -> CallLog:
+    """Record a call made by hand. Bad arguments raise and write nothing."""
+    fields = check_call(caller, callee_phone, call_type, context_type, context_id)
+    if outcome and outcome not in CallOutcome.values:
+        raise InvalidCallError(
+            f"Unknown outcome {outcome!r}; choose from {', '.join(CallOutcome.values)}."
+        )
+    if duration_seconds is not None and (
+        not isinstance(duration_seconds, int) or duration_seconds < 0
+    ):
+        raise InvalidCallError("duration_seconds must be a whole number of seconds, 0 or more.")
+    return CallLog.objects.create(
+        **fields, outcome=outcome, duration_seconds=duration_seconds, notes=notes or ""
+    )
+
+
+def place_call(
+    *,
+    caller: Any,
+    callee_phone: str,
+    call_type: str,
+    context_type: str,
+    context_id: uuid.UUID | str,
+    notes: str = "",
+) -> CallLog:
+    """Ring the customer through the ``call`` channel and connect ``caller`` on answer.
+
+    The CallLog is written first; the call is placed once the surrounding transaction
+    commits (so the call-status webhook always finds the row), and its outcome and
+    duration arrive through that webhook. A call the gateway refuses is noted on the log.
+    """
+    fields = check_call(caller, callee_phone, call_type, context_type, context_id)
+    caller_phone = resolve_address(caller, Channel.CALL)
+    if not isinstance(caller_phone, str):
+        raise InvalidCallError("The caller has no phone number to connect the call to.")
+    try:
+        connect_to = normalise_phone(caller_phone)
+    except InvalidPhoneNumberError as exc:
+        raise InvalidCallError(f"The caller's phone: {exc}") from exc
+    backend = get_backend(Channel.CALL)
+    if type(backend).start_call is BaseChannelBackend.start_call:
+        raise ImproperlyConfigured(
+            f"{type(backend).__name__}, the backend of the call channel, cannot place calls."
+        )
+    call_log = CallLog.objects.create(**fields, notes=notes or "")
+    call = OutgoingCall(call_log_id=call_log.pk, to=call_log.callee_phone, connect_to=connect_to)
+
+    def dial() -> None:
+        try:
+            gateway_call_id = backend.start_call(call)
+        except DeliveryError as error:
+            logger.warning("Call %s could not be placed: %s", call_log.pk, error)
+            note_on(call_log, f"The call could not be placed: {error}")
+        else:
+            logger.info("Call %s placed (%s)", call_log.pk, gateway_call_id)
+
+    transaction.on_commit(dial, robust=True)
+    return call_log
+
+
+def note_on(call_log: CallLog, line: str) -> None:
+    """Append a line to a call's notes (the log keeps what staff wrote)."""
+    call_log.notes = f"{call_log.notes}\n{line}".strip()
+    CallLog.objects.filter(pk=call_log.pk).update(notes=call_log.notes)
+
+
+def check_call(
+    caller: Any,
+    callee_phone: str,
+    call_type: str,
+    context_type: str,
+    context_id: uuid.UUID | str,
+) -> dict[str, Any]:
+    if getattr(caller, "pk", None) is None:
+        raise InvalidCallError("The caller must be a saved user.")
+    if not isinstance(callee_phone, str) or not callee_phone.startswith("+"):
+        raise InvalidCallError(
+            f"callee_phone {callee_phone!r} is not in E.164 form (+ and country code)."
+        )
+    try:
+        phone = normalise_phone(callee_phone)
+    except InvalidPhoneNumberError as exc:
+        raise InvalidCallError(f"callee_phone: {exc}") from exc
+    if call_type not in CallType.values:
+        raise InvalidCallError(
+            f"Unknown call_type {call_type!r}; choose from {', '.join(CallType.values)}."
+        )
+    if not context_type or len(context_type) > CONTEXT_TYPE_MAX_LENGTH:
+        raise InvalidCallError(
+            f"context_type must be 1 to {CONTEXT_TYPE_MAX_LENGTH} characters (lead, survey, ...)."
+        )
+    try:
+        context_uuid = (
+            context_id if isinstance(context_id, uuid.UUID) else uuid.UUID(str(context_id))
+        )
+    except ValueError as exc:
+        raise InvalidCallError(f"context_id {context_id!r} is not a UUID.") from exc
+    return {
+        "caller": caller,
+        "callee_phone": phone,
+        "call_type": call_type,
+        "context_type": context_type,
+        "context_id": context_uuid,
+    }

@@ -1,0 +1,1 @@
+"""Views that gateways call back: validate, normalise, record, signal."""
