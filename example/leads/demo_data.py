@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.template import Context, Engine
 from django.utils import timezone
 
 from chargesol_notifications.models import (
@@ -24,11 +23,9 @@ from chargesol_notifications.models import (
     Notification,
     NotificationTemplate,
 )
+from chargesol_notifications.rendering import render_message
 
 from .seed import DemoPeople, demo_uuid
-
-# Message bodies are plain text: rendered without HTML escaping ("O'Brien" stays so).
-_PLAIN_TEXT = Engine(autoescape=False)
 
 
 @dataclass
@@ -167,12 +164,12 @@ def _seed_message(
     template = templates[message.template] if message.template else None
     subject, body = "", message.body
     if template:
-        context = Context({"recipient": recipient, **message.context})
-        context["lead"] = people.leads[message.customer]
+        context = {"recipient": recipient, "lead": people.leads[message.customer]}
         if message.customer < len(people.surveys):
             context["survey"] = people.surveys[message.customer]
-        subject = _PLAIN_TEXT.from_string(template.subject_template).render(context)
-        body = _PLAIN_TEXT.from_string(template.body_template).render(context)
+        # The app's own renderer, as notify() uses: plain text, strict placeholders.
+        rendered = render_message(template, {**context, **message.context})
+        subject, body = rendered.subject, rendered.body
 
     created_at = now - timedelta(hours=message.hours_ago)
     gateway_accepted = any(status == "sent" for status, _, _ in message.receipts)

@@ -98,12 +98,16 @@ class DemoPeople:
 
 
 def seed_templates() -> list[NotificationTemplate]:
-    return [
-        NotificationTemplate.objects.update_or_create(
-            name=spec["name"], defaults={**spec, "is_active": True}
-        )[0]
-        for spec in TEMPLATES
-    ]
+    templates = []
+    for spec in TEMPLATES:
+        template = NotificationTemplate(**spec)
+        template.full_clean(exclude=["name"])  # the app's own checks, as in the admin form
+        templates.append(
+            NotificationTemplate.objects.update_or_create(
+                name=spec["name"], defaults={**spec, "is_active": True}
+            )[0]
+        )
+    return templates
 
 
 def seed_people() -> DemoPeople:
