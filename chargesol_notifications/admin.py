@@ -9,9 +9,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
+from .choices import Channel
 from .forms import NotificationTemplateForm
 from .models import CallLog, DeliveryReceipt, Notification, NotificationTemplate
+from .segments import count_segments
 
 
 def _user_search_fields(prefix: str) -> tuple[str, ...]:
@@ -58,6 +61,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "status",
         "context_type",
         "template",
+        "sms_segments",
         "sent_at",
         "delivered_at",
     )
@@ -70,6 +74,13 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return (*_user_search_fields("recipient"), "=receipts__gateway_message_id", "=id")
+
+    @admin.display(description=_("SMS parts"))
+    def sms_segments(self, obj: Notification) -> str:
+        if obj.channel != Channel.SMS:
+            return "-"
+        count = count_segments(obj.body)
+        return f"{count.segments} ({count.encoding})"
 
 
 @admin.register(CallLog)

@@ -22,6 +22,7 @@ from ..exceptions import (
     TransientDeliveryError,
 )
 from ..recipients import PHONE_CHANNELS, Address, normalise_phone, resolve_address
+from ..segments import SegmentCount, count_segments
 
 if TYPE_CHECKING:
     from ..models import Notification, NotificationTemplate
@@ -42,6 +43,11 @@ class OutgoingMessage:
     template_name: str | None = None
     #: Backend-specific extras (e.g. WhatsApp Content variables).
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def segments(self) -> SegmentCount:
+        """What the body costs as SMS: encoding and number of parts."""
+        return count_segments(self.body)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ class TwilioClientMixin:
         self.from_: str = options.get("FROM") or ""
         self.messaging_service_sid: str = options.get("MESSAGING_SERVICE_SID") or ""
         self.http_client_option: HttpClient | str | None = options.get("HTTP_CLIENT")
-        self.timeout = float(options.get("TIMEOUT") or DEFAULT_TIMEOUT)
+        self.timeout_option: float | None = options.get("TIMEOUT")
         self._client: Client | None = None
 
     @property
@@ -91,10 +91,14 @@ class TwilioClientMixin:
     def build_http_client(self) -> HttpClient:
         option = self.http_client_option
         if option is None:
-            return TwilioHttpClient(timeout=self.timeout)
-        if isinstance(option, str):
-            return import_string(option)()
-        return option
+            return TwilioHttpClient(timeout=self.timeout_option or DEFAULT_TIMEOUT)
+        if not isinstance(option, str):
+            return option
+        http_client = import_string(option)()
+        # A class named by path is built without arguments; TIMEOUT still applies to it.
+        if self.timeout_option is not None and hasattr(http_client, "timeout"):
+            http_client.timeout = float(self.timeout_option)
+        return http_client
 
     def call_twilio(self, request: Callable[[], T]) -> T:
         """Run one API call, turning its failures into delivery errors."""
