@@ -14,3 +14,27 @@ def _empty_outbox():
     chargesol_notifications.outbox.clear()
     yield
     chargesol_notifications.outbox.clear()
+
+
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_traffic_off_the_machine():
+    """Refuse any connection that would leave the machine: no test talks to Twilio,
+    Google or anyone else for real. Loopback (the stand-in, the databases, Chromium's
+    pages) and Unix sockets are allowed."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            if not host.startswith(LOOPBACK):
+                raise ConnectionRefusedError(f"tests may not connect to {host}")
+        return real_connect(sock, address)
+
+    socket.socket.connect = connect
+    yield
+    socket.socket.connect = real_connect
