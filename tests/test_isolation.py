@@ -16,5 +16,5 @@ def test_the_twilio_client_cannot_reach_twilio_without_the_standin():
     from twilio.rest import Client
 
     client = Client("AC" + "0" * 32, "token")
-    with pytest.raises(Exception, match="may not connect|Max retries|Connection"):
+    with pytest.raises(Exception, match=r"may not connect|Max retries|Connection"):
         client.messages.create(to="+447700900123", from_="+15005550006", body="x")
