@@ -272,3 +272,12 @@ def test_any_order_and_duplication_ends_at_the_furthest_state(client, standin, s
     if n.delivered_at:
         assert n.sent_at <= n.delivered_at
     assert Notification.objects.filter(pk=n.pk, sent_at__isnull=False).exists()
+
+
+def test_a_status_callback_takes_a_fixed_number_of_queries(
+    client, standin, sent_sms, django_assert_max_num_queries
+):
+    _n, sid = sent_sms
+    (callback,) = standin.callbacks(sid, ["delivered"])
+    with django_assert_max_num_queries(8):
+        assert callback.deliver(client).status_code == 200
