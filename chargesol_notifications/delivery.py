@@ -145,7 +145,12 @@ def schedule_retry(
     if not task_backends[alias].supports_defer:
         return
     task = deliver_notification.using(backend=alias, run_after=retry_at)
-    task.enqueue(*delivery_args(notification_id, extra))
+    try:
+        task.enqueue(*delivery_args(notification_id, extra))
+    except Exception:
+        # The failed attempt is on record and the row is still queued: deliver_queued
+        # retries it when due.
+        logger.exception("Could not schedule the retry of notification %s", notification_id)
 
 
 def delivery_args(notification_id: uuid.UUID, extra: dict[str, Any] | None) -> list[Any]:
