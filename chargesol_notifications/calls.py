@@ -39,7 +39,9 @@ def log_call(
             f"Unknown outcome {outcome!r}; choose from {', '.join(CallOutcome.values)}."
         )
     if duration_seconds is not None and (
-        not isinstance(duration_seconds, int) or duration_seconds < 0
+        isinstance(duration_seconds, bool)
+        or not isinstance(duration_seconds, int)
+        or duration_seconds < 0
     ):
         raise InvalidCallError("duration_seconds must be a whole number of seconds, 0 or more.")
     return CallLog.objects.create(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from .conf import SETTING_NAME, get_setting, unknown_keys
 from .tasks_compat import InvalidTaskBackendError, task_backends
 
 TAG = "chargesol_notifications"
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 @checks.register(TAG)
@@ -82,7 +84,31 @@ def check_channels(
                     id=f"{TAG}.W010",
                 )
             )
-    return messages
+    messages += _check_content_templates()
+    # Several Twilio channels report the same project-wide problem once each.
+    unique = {(m.id, m.msg): m for m in messages}
+    return list(unique.values())
+
+
+def _check_content_templates() -> list[checks.CheckMessage]:
+    mapping = get_setting("WHATSAPP_CONTENT_TEMPLATES")
+    if not isinstance(mapping, dict):
+        return [
+            checks.Error(
+                f"{SETTING_NAME}['WHATSAPP_CONTENT_TEMPLATES'] must map template names "
+                "to Content SIDs.",
+                id=f"{TAG}.E008",
+            )
+        ]
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['WHATSAPP_CONTENT_TEMPLATES'][{name!r}] is {sid!r}, not a "
+            "Content SID (HX followed by 32 hex digits).",
+            id=f"{TAG}.E008",
+        )
+        for name, sid in mapping.items()
+        if not (isinstance(sid, str) and CONTENT_SID.match(sid))
+    ]
 
 
 def _check_callable(key: str) -> list[checks.CheckMessage]:

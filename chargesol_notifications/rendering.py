@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template import Context, Engine, Template, TemplateSyntaxError
-from django.template.base import VariableDoesNotExist
+from django.template.base import Node, TextNode, VariableDoesNotExist, VariableNode
 from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
@@ -46,7 +47,10 @@ __all__ = [
     "compile_source",
     "compile_template",
     "get_engine",
+    "placeholder_values",
+    "placeholder_values_from_text",
     "render_message",
+    "render_text",
     "validate_template",
 ]
 
@@ -209,8 +213,62 @@ def render_text(source: str, context: Mapping[str, Any], *, label: str) -> str:
     # A copy: {% cycle ... as x %}, {% regroup %} and {% now ... as x %} write into the
     # context, and the caller's mapping must come back unchanged.
     django_context = Context(dict(context), autoescape=False)
-    try:
+    with _render_errors(label):
         return compiled.render(django_context)
+
+
+def placeholder_values(source: str, context: Mapping[str, Any], *, label: str) -> list[str]:
+    """The rendered value of each ``{{ placeholder }}`` of ``source``, in order.
+
+    For templates that mirror a gateway's numbered template (WhatsApp Content
+    templates: ``{{1}}``, ``{{2}}``, ...): ``source`` may hold only text and
+    placeholders, no tags, so that its placeholders line up with the numbers.
+    """
+    compiled = compile_template(source, name=label)
+    nodes = _flat_nodes(compiled, label)
+    django_context = Context(dict(context), autoescape=False)
+    with (
+        _render_errors(label),
+        django_context.render_context.push_state(compiled),
+        django_context.bind_template(compiled),
+    ):
+        return [
+            node.render_annotated(django_context)
+            for node in nodes
+            if isinstance(node, VariableNode)
+        ]
+
+
+def placeholder_values_from_text(source: str, text: str, *, label: str) -> list[str] | None:
+    """Read the placeholders' values back out of ``text`` rendered from ``source``.
+
+    The fallback of :func:`placeholder_values` when the context is gone (a delivery
+    whose task was lost): the template's literal text anchors each value. None when
+    ``text`` does not fit ``source`` (the template was edited since).
+    """
+    nodes = _flat_nodes(compile_template(source, name=label), label)
+    pattern = "".join(
+        "(.*?)" if isinstance(node, VariableNode) else re.escape(node.s) for node in nodes
+    )
+    match = re.fullmatch(pattern, text, flags=re.DOTALL)
+    return list(match.groups()) if match else None
+
+
+def _flat_nodes(compiled: Template, label: str) -> list[Node]:
+    nodes = list(compiled.nodelist)
+    if any(not isinstance(node, TextNode | VariableNode) for node in nodes):
+        raise TemplateRenderError(
+            f"{label}: a template sent as numbered placeholders may hold only text and "
+            "{{ placeholders }}, no tags."
+        )
+    return nodes
+
+
+@contextmanager
+def _render_errors(label: str) -> Iterator[None]:
+    """Turn whatever rendering raises into a TemplateRenderError naming ``label``."""
+    try:
+        yield
     except _MissingPlaceholder as exc:
         raise TemplateRenderError(f"{label}{_at_line(exc)}: {_missing(exc)}") from exc
     except VariableDoesNotExist as exc:
@@ -220,6 +278,8 @@ def render_text(source: str, context: Mapping[str, Any], *, label: str) -> str:
         raise TemplateRenderError(
             f"{label}{_at_line(exc)}: {bit!r} is missing from the context."
         ) from exc
+    except TemplateRenderError:
+        raise
     except Exception as exc:
         raise TemplateRenderError(f"{label}{_at_line(exc)}: {type(exc).__name__}: {exc}") from exc
 

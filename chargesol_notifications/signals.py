@@ -22,6 +22,7 @@ notification_failed = Signal()
 #: ``notification`` and ``receipt``.
 receipt_recorded = Signal()
 
-#: The call-status webhook filled in a CallLog's outcome or duration. ``sender`` is
+#: The call-status webhook changed a CallLog (outcome, duration, or a note on why the
+#: call failed). ``sender`` is
 #: CallLog; ``call_log`` and ``call_status`` (Twilio's CallStatus) come along.
 call_status_recorded = Signal()

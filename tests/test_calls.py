@@ -257,3 +257,46 @@ def test_call_notification_receipts_follow_the_call(
     last = n.receipts.order_by("-received_at").first()
     assert (last.status, last.error_code) == receipt
     assert last.gateway_message_id == call.sid
+
+
+def test_caller_phone_gone_by_the_answer_hangs_up_and_notes_it(client, standin, placed):
+    call_log, call = placed
+    call_log.caller.phone = ""
+    call_log.caller.save()
+    url = f"https://chargesol.example.com{CALL_ANSWER}?call={call_log.pk}"
+    params = {"CallSid": call.sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    response = client.post(
+        f"{CALL_ANSWER}?call={call_log.pk}",
+        params,
+        HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
+    )
+    assert response.status_code == 200
+    assert "<Hangup" in response.content.decode()
+    call_log.refresh_from_db()
+    assert "could not be connected" in call_log.notes
+
+
+def test_machine_detection_can_be_turned_off(
+    settings, twilio_standin, django_capture_on_commit_callbacks
+):
+    use_twilio(settings, twilio_standin)
+    channels = settings.CHARGESOL_NOTIFICATIONS["CHANNELS"]
+    channels["call"]["OPTIONS"]["MACHINE_DETECTION"] = None
+    settings.CHARGESOL_NOTIFICATIONS = {**settings.CHARGESOL_NOTIFICATIONS, "CHANNELS": channels}
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(UserFactory(phone=CUSTOMER), "call", body="Hello")
+    (call,) = twilio_standin.calls
+    assert "MachineDetection" not in call.params
+
+
+def test_duration_must_be_a_number_not_a_flag(staff):
+    with pytest.raises(InvalidCallError):
+        log_call(
+            caller=staff,
+            callee_phone=CUSTOMER,
+            call_type="post_install",
+            context_type="installation",
+            context_id=uuid.uuid4(),
+            duration_seconds=True,
+        )
+    assert CallLog.objects.count() == 0

@@ -41,6 +41,8 @@ class OutgoingMessage:
     body: str
     subject: str = ""
     template_name: str | None = None
+    #: The body_template the body was rendered from, for backends that send templates.
+    template_source: str = ""
     #: Backend-specific extras (e.g. WhatsApp Content variables).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -203,6 +205,7 @@ class BaseChannelBackend:
     def build_message(
         self, notification: Notification, *, extra: Mapping[str, Any]
     ) -> OutgoingMessage:
+        template = notification.template if notification.template_id else None
         address = resolve_address(notification.recipient, notification.channel)
         if address is None:
             raise NoAddressError(
@@ -215,7 +218,8 @@ class BaseChannelBackend:
             to=self.check_address(notification.channel, address),
             subject=notification.subject,
             body=notification.body,
-            template_name=notification.template.name if notification.template_id else None,
+            template_name=template.name if template else None,
+            template_source=template.body_template if template else "",
             extra=extra,
         )
 

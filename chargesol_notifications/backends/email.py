@@ -12,31 +12,44 @@ from email.utils import make_msgid
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMessage
 from django.core.mail.message import DNS_NAME
+from django.utils.module_loading import import_string
 
 from ..choices import Channel
 from ..exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from . import channel_setting_name
 from .base import BaseChannelBackend, OutgoingMessage
 
 
 class EmailBackend(BaseChannelBackend):
-    """Sends the notification's subject and plain-text body as one email."""
+    """Sends the notification's subject and plain-text body as one email.
+
+    OPTIONS: ``FROM_EMAIL`` (default ``DEFAULT_FROM_EMAIL``), ``REPLY_TO``, and where to
+    send: ``MAILER``, an alias of Django 6.1's ``MAILERS``, or ``EMAIL_BACKEND``, a dotted
+    path to a mail backend class; by default the project's own email configuration.
+    """
 
     channels = frozenset({Channel.EMAIL})
-    option_names = frozenset({"FROM_EMAIL", "EMAIL_BACKEND", "REPLY_TO"})
+    option_names = frozenset({"FROM_EMAIL", "EMAIL_BACKEND", "MAILER", "REPLY_TO"})
 
-    def configure(
-        self,
-        *,
-        FROM_EMAIL: str | None = None,
-        EMAIL_BACKEND: str | None = None,
-        REPLY_TO: list[str] | None = None,
-        **options: Any,
-    ) -> None:
-        self.from_email = FROM_EMAIL
-        self.email_backend = EMAIL_BACKEND
-        self.reply_to = REPLY_TO
+    def configure(self, **options: Any) -> None:
+        self.from_email: str | None = options.get("FROM_EMAIL")
+        self.email_backend: str | None = options.get("EMAIL_BACKEND")
+        self.mailer: str | None = options.get("MAILER")
+        self.reply_to: list[str] | None = options.get("REPLY_TO")
+        if self.mailer and not hasattr(mail, "mailers"):
+            raise ImproperlyConfigured(
+                f"{channel_setting_name(self.channel, 'OPTIONS', 'MAILER')} needs Django "
+                "6.1 or newer (MAILERS); use EMAIL_BACKEND on older versions."
+            )
+        if self.mailer and self.email_backend:
+            raise ImproperlyConfigured(
+                f"{channel_setting_name(self.channel, 'OPTIONS')}: give MAILER or "
+                "EMAIL_BACKEND, not both."
+            )
 
     def send_message(self, message: OutgoingMessage) -> str:
         if not message.subject:
@@ -49,10 +62,9 @@ class EmailBackend(BaseChannelBackend):
             to=[str(message.to)],
             reply_to=self.reply_to,
             headers={"Message-ID": message_id},
-            connection=get_connection(self.email_backend, fail_silently=False),
         )
         try:
-            sent = email.send()
+            sent = self.deliver_email(email)
         except Exception as exc:
             raise classify_email_error(exc) from exc
         if not sent:
@@ -60,6 +72,15 @@ class EmailBackend(BaseChannelBackend):
         # django-anymail puts the ESP's own id on the message.
         status = getattr(email, "anymail_status", None)
         return getattr(status, "message_id", None) or message_id
+
+    def deliver_email(self, email: EmailMessage) -> int:
+        # Only APIs that no Django version deprecates: send(using=...) exists from 6.1,
+        # and a backend named by path is built and used directly.
+        if self.mailer:
+            return email.send(using=self.mailer)
+        if self.email_backend:
+            return import_string(self.email_backend)(fail_silently=False).send_messages([email])
+        return email.send()
 
 
 def classify_email_error(exc: Exception) -> DeliveryError:

@@ -14,7 +14,9 @@ from django.db import transaction
 from django.http import HttpResponse
 
 from ..backends import get_backend
+from ..calls import note_on
 from ..choices import CallOutcome, Channel, NotificationStatus, ReceiptStatus
+from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
 from ..signals import call_status_recorded, notification_failed
@@ -229,8 +231,16 @@ class CallAnswerView(TwilioWebhookView):
             else None
         )
         if call_log is None or answered_by_machine(form):
-            twiml = backend.hang_up()  # type: ignore[attr-defined]
-        else:
-            phone = resolve_address(call_log.caller, Channel.CALL)
-            twiml = backend.connect(normalise_phone(str(phone)))  # type: ignore[attr-defined]
-        return HttpResponse(twiml, content_type="text/xml")
+            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
+        try:
+            phone = normalise_phone(str(resolve_address(call_log.caller, Channel.CALL) or ""))
+        except InvalidPhoneNumberError as exc:
+            # The caller's phone went away between dialling and answering: hang up
+            # rather than let Twilio play an application error to the customer.
+            note_on(call_log, f"Answered, but the caller could not be connected: {exc}")
+            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
+        return twiml_response(backend.connect(phone))  # type: ignore[attr-defined]
+
+
+def twiml_response(twiml: str) -> HttpResponse:
+    return HttpResponse(twiml, content_type="text/xml")

@@ -102,30 +102,74 @@ def test_whatsapp_addresses_carry_the_prefix(standin, send, customer):
     assert message.is_whatsapp
 
 
-def test_whatsapp_content_template_sends_content_sid_and_variables(
-    settings, standin, send, customer
-):
-    NotificationTemplateFactory(
+CONTENT_SID = "HX" + "a" * 32
+
+
+@pytest.fixture
+def content_template(settings):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "WHATSAPP_CONTENT_TEMPLATES": {"survey_reminder_whatsapp": CONTENT_SID},
+    }
+    return NotificationTemplateFactory(
         name="survey_reminder_whatsapp",
         channel="whatsapp",
         body_template="Hi {{ recipient.first_name }}, your survey is on {{ day }}.",
     )
-    settings.CHARGESOL_NOTIFICATIONS = {
-        **settings.CHARGESOL_NOTIFICATIONS,
-        "WHATSAPP_CONTENT_TEMPLATES": {
-            "survey_reminder_whatsapp": {
-                "CONTENT_SID": "HX" + "a" * 32,
-                "VARIABLES": {"1": "{{ recipient.first_name }}", "2": "{{ day }}"},
-            }
-        },
-    }
+
+
+def test_whatsapp_content_template_sends_content_sid_and_variables(
+    standin, content_template, send, customer
+):
     n = send(customer, "whatsapp", template="survey_reminder_whatsapp", context={"day": "Friday"})
     (message,) = standin.messages
-    assert message.params["ContentSid"] == ["HX" + "a" * 32]
+    assert message.params["ContentSid"] == [CONTENT_SID]
     assert json.loads(message.params["ContentVariables"][0]) == {"1": "Niamh", "2": "Friday"}
     assert "Body" not in message.params
     assert n.body == "Hi Niamh, your survey is on Friday."
     assert n.status == "sent"
+
+
+def test_content_variables_survive_a_retry_by_deliver_queued(
+    standin, content_template, send, customer
+):
+    standin.fail_next(status=503)
+    n = send(
+        customer, "whatsapp", template="survey_reminder_whatsapp", context={"day": "Sunday, 10am"}
+    )
+    assert n.status == "queued"
+    deliver_queued()  # no task, no context: the variables are read back from the body
+    n.refresh_from_db()
+    assert n.status == "sent"
+    (message,) = standin.messages
+    assert json.loads(message.params["ContentVariables"][0]) == {"1": "Niamh", "2": "Sunday, 10am"}
+
+
+def test_content_template_edited_before_a_retry_fails_clearly(
+    standin, content_template, send, customer
+):
+    standin.fail_next(status=503)
+    n = send(customer, "whatsapp", template="survey_reminder_whatsapp", context={"day": "Monday"})
+    content_template.body_template = "Hello {{ recipient.first_name }}! Survey: {{ day }}"
+    content_template.save()
+    deliver_queued()
+    n.refresh_from_db()
+    receipt = n.receipts.get(
+        status="failed", gateway_message_id=None, error_code="content_variables_missing"
+    )
+    assert n.status == "failed"
+    assert "changed since" in receipt.error_message
+
+
+def test_content_template_with_tags_is_a_caller_error(standin, content_template, customer):
+    from chargesol_notifications.exceptions import TemplateRenderError
+    from chargesol_notifications.models import Notification
+
+    content_template.body_template = "{% if day %}Hi {{ day }}{% endif %}"
+    content_template.save()
+    with pytest.raises(TemplateRenderError, match="no tags"):
+        notify(customer, "whatsapp", template="survey_reminder_whatsapp", context={"day": "x"})
+    assert Notification.objects.count() == 0
 
 
 def test_whatsapp_outside_the_window_is_a_clear_permanent_failure(standin, send, customer):
@@ -253,3 +297,18 @@ def test_http_client_by_dotted_path(settings, twilio_standin, send, customer):
     )
     assert send(customer, "sms", body="x").status == "sent"
     assert type(get_backend("sms").client.http_client).__name__ == "StandinHttpClient"
+
+
+def test_content_sid_setting_is_checked(standin, settings):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "WHATSAPP_CONTENT_TEMPLATES": {"survey_reminder_whatsapp": "HX123"},
+    }
+    (message,) = [m for m in check_channels() if m.id == "chargesol_notifications.E008"]
+    assert "['survey_reminder_whatsapp']" in message.msg
+
+
+def test_project_wide_problems_are_reported_once(settings, twilio_standin):
+    use_twilio(settings, twilio_standin, WEBHOOK_BASE_URL=None)
+    ids = [m.id for m in check_channels()]
+    assert ids.count("chargesol_notifications.E025") == 1

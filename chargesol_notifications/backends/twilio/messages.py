@@ -11,7 +11,7 @@ from django.core import checks
 from ...choices import Channel
 from ...conf import get_setting
 from ...exceptions import PermanentDeliveryError
-from ...rendering import render_text
+from ...rendering import placeholder_values, placeholder_values_from_text
 from ..base import BaseChannelBackend, OutgoingMessage
 from .client import TwilioClientMixin, webhook_url
 
@@ -68,8 +68,10 @@ class WhatsAppBackend(MessagesBackend):
 
     Outside the 24-hour customer service window WhatsApp only delivers approved
     templates. ``WHATSAPP_CONTENT_TEMPLATES`` maps a NotificationTemplate name to its
-    Content SID (``HX...``); such notifications are sent as that Content template with
-    the ``ContentVariables`` rendered from the notify() context when it was queued.
+    Content SID (``HX...``). Such a notification is sent as that Content template: the
+    NotificationTemplate's placeholders, in order, are its variables ``1``, ``2``, ...
+    (so ``Hi {{ recipient.first_name }}, see you {{ day }}`` mirrors an approved
+    ``Hi {{1}}, see you {{2}}``), and the rendered body is what staff read.
     """
 
     channels = frozenset({Channel.WHATSAPP})
@@ -83,52 +85,44 @@ class WhatsAppBackend(MessagesBackend):
     def extra_for(
         self, template: NotificationTemplate, context: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        content = content_template_for(template.name)
-        if content is None:
+        if content_sid_for(template.name) is None:
             return None
-        variables = content["VARIABLES"]
-        if variables is None:
-            # Without VARIABLES, the context's keys "1", "2", ... are the variables.
-            values = {key: str(value) for key, value in context.items() if str(key).isdigit()}
-        else:
-            values = {
-                str(key): render_text(
-                    source, context, label=f"WHATSAPP_CONTENT_TEMPLATES[{template.name!r}][{key!r}]"
-                )
-                for key, source in variables.items()
-            }
-        return {"content_variables": values}
+        label = f"Notification template {template.name!r} (a WhatsApp Content template)"
+        values = placeholder_values(template.body_template, context, label=label)
+        return {"content_variables": numbered(values)}
 
     def message_params(self, message: OutgoingMessage) -> dict[str, Any]:
         params = super().message_params(message)
-        content = content_template_for(message.template_name)
-        if content is None:
+        content_sid = content_sid_for(message.template_name)
+        if content_sid is None:
             return params
         variables = message.extra.get("content_variables")
         if variables is None:
-            raise PermanentDeliveryError(
-                f"The Content variables of this WhatsApp template ({message.template_name}) "
-                "were not kept: it was queued without them or its task was lost. Send it "
-                "again with notify().",
-                code="content_variables_missing",
+            # The task that carried them was lost: read them back from the body.
+            label = f"Notification template {message.template_name!r}"
+            values = placeholder_values_from_text(
+                message.template_source, message.body, label=label
             )
+            if values is None:
+                raise PermanentDeliveryError(
+                    f"The template {message.template_name!r} changed since this message "
+                    "was queued, so its Content variables cannot be read back from the "
+                    "body. Send it again with notify().",
+                    code="content_variables_missing",
+                )
+            variables = numbered(values)
         del params["body"]
-        params["content_sid"] = content["CONTENT_SID"]
+        params["content_sid"] = content_sid
         params["content_variables"] = json.dumps(variables, sort_keys=True)
         return params
 
 
-def content_template_for(template_name: str | None) -> dict[str, Any] | None:
-    """The ``WHATSAPP_CONTENT_TEMPLATES`` entry for a template, as a dict, or None.
+def numbered(values: list[str]) -> dict[str, str]:
+    return {str(number): value for number, value in enumerate(values, start=1)}
 
-    An entry is a Content SID (its variables then come from the context keys "1", "2",
-    ...) or ``{"CONTENT_SID": "HX...", "VARIABLES": {"1": "{{ recipient.first_name }}"}}``.
-    """
+
+def content_sid_for(template_name: str | None) -> str | None:
+    """The Content SID ``WHATSAPP_CONTENT_TEMPLATES`` maps a template name to, if any."""
     if template_name is None:
         return None
-    entry = get_setting("WHATSAPP_CONTENT_TEMPLATES").get(template_name)
-    if entry is None:
-        return None
-    if isinstance(entry, str):
-        return {"CONTENT_SID": entry, "VARIABLES": None}
-    return {"CONTENT_SID": entry["CONTENT_SID"], "VARIABLES": entry.get("VARIABLES")}
+    return get_setting("WHATSAPP_CONTENT_TEMPLATES").get(template_name)

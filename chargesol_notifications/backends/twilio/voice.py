@@ -42,7 +42,8 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
         self.configure_twilio(options)
         self.voice: str = options.get("VOICE") or "alice"
         self.language: str = options.get("LANGUAGE") or "en-GB"
-        self.machine_detection: str = options.get("MACHINE_DETECTION") or "Enable"
+        # "Enable" (default) or "DetectMessageEnd"; None or "" turns detection off.
+        self.machine_detection: str | None = options.get("MACHINE_DETECTION", "Enable") or None
 
     def check(self) -> Iterable[checks.CheckMessage]:
         return self.check_twilio(needs_from=True)
@@ -73,11 +74,9 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
         return str(created.sid)
 
     def call_params(self, to: str, **identifies: str) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "to": to,
-            "from_": self.from_,
-            "machine_detection": self.machine_detection,
-        }
+        params: dict[str, Any] = {"to": to, "from_": self.from_}
+        if self.machine_detection:
+            params["machine_detection"] = self.machine_detection
         callback = webhook_url("twilio-call-status", **identifies)
         if callback:
             params["status_callback"] = callback
