@@ -45,6 +45,8 @@ def check_settings(
 def check_channels(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    if not isinstance(getattr(settings, SETTING_NAME, None) or {}, dict):
+        return []  # check_settings reports E001
     channels = get_setting("CHANNELS")
     if not isinstance(channels, dict):
         return [checks.Error(f"{SETTING_NAME}['CHANNELS'] must be a dict.", id=f"{TAG}.E001")]

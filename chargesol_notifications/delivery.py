@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from .backends import get_backend
+from .backends.base import SendAttempt
 from .choices import NotificationStatus, ReceiptStatus
 from .conf import get_setting
-from .exceptions import DeliveryError
+from .exceptions import DeliveryError, TransientDeliveryError
 from .models import Notification
 from .retry import is_due, max_attempts, retry_delay
 from .signals import notification_failed, notification_sent
@@ -79,14 +81,30 @@ def deliver(
 def _send_and_record(
     notification: Notification, attempt: int, extra: dict[str, Any] | None
 ) -> DeliveryOutcome:
-    backend = get_backend(notification.channel)
-    sent = backend.send(notification, extra=extra)
+    """Send through the channel's backend; record the receipt and move the status."""
+    try:
+        backend = get_backend(notification.channel)
+    except ImproperlyConfigured as exc:
+        # A broken channel setting is fixed by a deploy, not by the message: keep the
+        # notification for a retry (bounded like any transient failure), and let the
+        # other channels go on.
+        logger.error("Cannot deliver notification %s: %s", notification.pk, exc)
+        sent = SendAttempt(
+            message=None, error=TransientDeliveryError(str(exc), code="improperly_configured")
+        )
+        return _record_outcome(notification, None, sent, attempt)
+    return _record_outcome(notification, backend, backend.send(notification, extra=extra), attempt)
+
+
+def _record_outcome(
+    notification: Notification, backend: Any, sent: SendAttempt, attempt: int
+) -> DeliveryOutcome:
     if sent.error is None:
         outcome = record_receipt(
             notification, ReceiptStatus.SENT, gateway_message_id=sent.gateway_message_id
         )
         notification_sent.send(
-            sender=type(backend),
+            sender=signal_sender(backend),
             notification=notification,
             receipt=outcome.receipt,
             message=sent.message,
@@ -125,7 +143,10 @@ def _fail(notification: Notification, backend: Any, error: DeliveryError, messag
     )
     logger.info("Notification %s failed: %s", notification.pk, error)
     notification_failed.send(
-        sender=type(backend), notification=notification, receipt=outcome.receipt, error=error
+        sender=signal_sender(backend),
+        notification=notification,
+        receipt=outcome.receipt,
+        error=error,
     )
 
 
@@ -175,3 +196,8 @@ def enqueue_delivery(
 def deliver_notification(notification_id: str, extra: dict[str, Any] | None = None) -> str:
     """The task: deliver one notification (see :func:`deliver`)."""
     return deliver(notification_id, extra).result
+
+
+def signal_sender(backend: Any) -> type:
+    """Signals name the backend class; Notification when no backend could be built."""
+    return type(backend) if backend is not None else Notification

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from .backends import get_backend
@@ -72,10 +73,11 @@ def notify(
     notification, extra = build_notification(recipient, spec, idempotency_key)
     if idempotency_key is None:
         notification.save(force_insert=True)
-    else:
-        notification = insert_idempotent([notification])[0]
-    deliver_on_commit([notification], {notification.pk: extra} if extra else {})
-    return notification
+        deliver_on_commit([notification], {notification.pk: extra} if extra else {})
+        return notification
+    (stored,), inserted = insert_idempotent([notification])
+    deliver_on_commit(inserted, {notification.pk: extra} if extra else {})
+    return stored
 
 
 def notify_many(
@@ -104,10 +106,11 @@ def notify_many(
     extras = {notification.pk: extra for notification, extra in built if extra}
     if idempotency_key is None:
         Notification.objects.bulk_create(notifications)
-    else:
-        notifications = insert_idempotent(notifications)
-    deliver_on_commit(notifications, extras)
-    return notifications
+        deliver_on_commit(notifications, extras)
+        return notifications
+    stored, inserted = insert_idempotent(notifications)
+    deliver_on_commit(inserted, extras)
+    return stored
 
 
 def check_request(
@@ -190,7 +193,7 @@ def build_notification(
         context = {**spec.context, "recipient": recipient}
         rendered = render_message(spec.template, context)
         subject, body = rendered.subject, rendered.body
-        extra = get_backend(spec.channel).extra_for(spec.template, context)
+        extra = backend_extra(spec, context)
     if spec.channel == Channel.EMAIL and not subject.strip():
         raise InvalidMessageError("An email needs a subject.")
     if len(subject) > SUBJECT_MAX_LENGTH:
@@ -212,6 +215,18 @@ def build_notification(
     return notification, extra
 
 
+def backend_extra(spec: MessageSpec, context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the channel's backend keeps with a templated message until it is sent."""
+    assert spec.template is not None
+    try:
+        backend = get_backend(spec.channel)
+    except ImproperlyConfigured:
+        # A configuration error is for `manage.py check` and the delivery receipt to
+        # report, not for the lead code calling notify().
+        return None
+    return backend.extra_for(spec.template, context)
+
+
 def idempotent_id(recipient_pk: Any, channel: str, key: str) -> uuid.UUID:
     """The one id a (recipient, channel, key) can ever have.
 
@@ -221,8 +236,11 @@ def idempotent_id(recipient_pk: Any, channel: str, key: str) -> uuid.UUID:
     return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{recipient_pk}\x1f{channel}\x1f{key}")
 
 
-def insert_idempotent(notifications: list[Notification]) -> list[Notification]:
-    """Insert what does not exist yet; return the stored rows, in the order given.
+def insert_idempotent(
+    notifications: list[Notification],
+) -> tuple[list[Notification], list[Notification]]:
+    """Insert what does not exist yet; return the stored rows, in the order given, and
+    those of them this call inserted.
 
     ``ignore_conflicts`` turns a concurrent or earlier insert of the same id into a no-op
     (ON CONFLICT DO NOTHING / INSERT IGNORE) without aborting the caller's transaction.
@@ -230,22 +248,26 @@ def insert_idempotent(notifications: list[Notification]) -> list[Notification]:
     """
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     stored = Notification.objects.in_bulk([n.pk for n in notifications])
-    recipients = {n.pk: n.recipient for n in notifications}
-    result = []
+    rows, inserted = [], []
     for notification in notifications:
         # Under REPEATABLE READ a row committed by a racing call may be invisible here;
         # it exists all the same, so the one built here stands in for it.
         row = stored.get(notification.pk, notification)
-        row.recipient = recipients[notification.pk]  # saves a query per row later
-        result.append(row)
-    return result
+        row.recipient = notification.recipient  # saves a query per row later
+        rows.append(row)
+        # Ours if it carries the creation time bulk_create gave the one built here.
+        if row.created_at == notification.created_at:
+            inserted.append(row)
+    return rows, inserted
 
 
 def deliver_on_commit(
     notifications: list[Notification], extras: dict[uuid.UUID, dict[str, Any]]
 ) -> None:
     """Queue delivery for when the caller's transaction commits (now, in autocommit)."""
-    ids = [n.pk for n in notifications if n.status == NotificationStatus.QUEUED]
+    if not notifications:
+        return
+    ids = [n.pk for n in notifications]
 
     def on_commit() -> None:
         notification_queued.send(sender=Notification, notifications=notifications)

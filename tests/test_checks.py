@@ -86,3 +86,8 @@ def test_checks_run_through_manage_py_check(configure):
     configure(CHANNELS={"fax": {"BACKEND": LOCMEM}})
     with pytest.raises(SystemCheckError, match=r"CHANNELS'\]\['fax'\]"):
         call_command("check")
+
+
+def test_a_setting_that_is_not_a_dict_is_reported_not_raised(settings):
+    settings.CHARGESOL_NOTIFICATIONS = ["sms"]
+    assert ids(check_settings() + check_channels()) == ["chargesol_notifications.E001"]

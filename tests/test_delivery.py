@@ -249,3 +249,18 @@ def test_delivering_one_notification_takes_a_fixed_number_of_queries(
     n = NotificationFactory(recipient=UserFactory(), channel="sms")
     with django_assert_max_num_queries(10):
         assert deliver(n.pk).result == "sent"
+
+
+def test_a_broken_channel_setting_does_not_stop_the_others(configure):
+    configure("sms", "chargesol_notifications.backends.nope.SmsBackend")
+    sms = NotificationFactory(recipient=UserFactory(), channel="sms", body="stuck")
+    email = NotificationFactory(recipient=UserFactory(), channel="email", subject="s", body="ok")
+    out = deliver_queued()
+    assert "1 sent" in out
+    assert "1 retry" in out
+    sms.refresh_from_db()
+    email.refresh_from_db()
+    assert (sms.status, email.status) == ("queued", "sent")
+    receipt = sms.receipts.get()
+    assert receipt.error_code == "improperly_configured"
+    assert "['sms']['BACKEND']" in receipt.error_message

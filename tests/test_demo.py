@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -134,13 +135,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Run ``manage.py demo`` until it serves; yield its base URL and what it printed."""
+def demo_server(tmp_path: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """Run ``manage.py demo`` until it serves; yield its base URL and its log file."""
     port = free_port()
     log_path = tmp_path / "demo.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, str(MANAGE_PY), "demo", "--addrport", f"127.0.0.1:{port}"],
+            [sys.executable, str(MANAGE_PY), "demo", "--addrport", f"127.0.0.1:{port}", *args],
             env=demo_env(tmp_path),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -159,7 +160,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
                         break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
-        yield base_url, log_path.read_text()
+        yield base_url, log_path
     finally:
         process.terminate()
         try:
@@ -171,15 +172,11 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 @pytest.mark.browser
 def test_demo_admin_lists_the_seeded_rows(tmp_path):
-    with chromium() as browser, demo_server(tmp_path) as (base_url, output):
+    # Console gateways: no live traffic adds rows while the counts are compared.
+    with chromium() as browser, demo_server(tmp_path, "--gateways", "console") as (base_url, log):
+        output = log.read_text()
         counts = seeded_counts(output)
-        username, password = staff_login(output)
-        page = browser.new_page()
-        page.goto(f"{base_url}/admin/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{base_url}/admin/")
+        page = log_in(browser, base_url, output)
         assert "Notifications" in page.inner_text("#content")
 
         for name, path in CHANGELISTS.items():
@@ -187,3 +184,69 @@ def test_demo_admin_lists_the_seeded_rows(tmp_path):
             paginator = " ".join(page.inner_text(".paginator").split())
             assert f"{counts[name]} {name}" in paginator, (path, paginator)
             assert page.locator("#result_list tbody tr").count() == counts[name], path
+
+
+def log_in(browser, base_url: str, output: str):
+    username, password = staff_login(output)
+    page = browser.new_page()
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    return page
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = log.read_text()
+        if text in output:
+            return output
+        time.sleep(0.2)
+    pytest.fail(f"the demo never printed {text!r}:\n{log.read_text()}")
+
+
+def test_demo_plays_the_twilio_loop_against_its_own_server(tmp_path):
+    """Live SMS, WhatsApp and calls go to the Twilio stand-in; its signed callbacks
+    come back to the running demo over HTTP and move statuses forward."""
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")  # as SQLite stores it
+    with demo_server(tmp_path, "--callback-pause", "0") as (_base_url, log):
+        output = wait_for_line(log, "Live traffic done")
+    assert "HTTP 403" not in output
+    assert "HTTP 400" not in output
+    database = tmp_path / "demo.sqlite3"
+    live_messages = query(
+        database,
+        f"SELECT r.status, COUNT(*) FROM {TABLES['delivery receipts']} r "
+        f"JOIN {TABLES['notifications']} n ON n.id = r.notification_id "
+        f"WHERE n.created_at >= '{started}' AND r.gateway_message_id LIKE 'SM%' "
+        "GROUP BY r.status",
+    )
+    # Seven messages accepted; six delivered, one read on WhatsApp, one undelivered.
+    assert dict(live_messages) == {"sent": 7, "delivered": 6, "read": 1, "failed": 1}
+    (call,) = query(
+        database,
+        f"SELECT outcome, duration_seconds FROM {TABLES['call logs']} "
+        "WHERE outcome != '' ORDER BY called_at DESC LIMIT 1",
+    )
+    assert call == ("connected", 74)
+    (spoken,) = query(
+        database,
+        f"SELECT status FROM {TABLES['notifications']} WHERE channel = 'call' "
+        "ORDER BY created_at DESC LIMIT 1",
+    )
+    assert spoken == ("delivered",)
+
+
+@pytest.mark.browser
+def test_live_receipts_appear_in_the_admin(tmp_path):
+    with chromium() as browser, demo_server(tmp_path, "--callback-pause", "0") as (base_url, log):
+        output = wait_for_line(log, "Live traffic done")
+        page = log_in(browser, base_url, output)
+        page.goto(f"{base_url}{CHANGELISTS['delivery receipts']}?status__exact=read")
+        rows = page.locator("#result_list tbody tr")
+        texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+        # The seeded WhatsApp read receipt, and the one Twilio's callback just brought.
+        assert len(texts) == 2, texts
+        assert any("SM" in text for text in texts), texts

@@ -95,3 +95,23 @@ def test_racing_calls_make_one_notification_and_one_send():
     assert Notification.objects.count() == 1
     assert len(chargesol_notifications.outbox) == 1
     assert Notification.objects.get().status == "sent"
+
+
+@pytest.mark.django_db
+def test_a_repeated_key_does_not_queue_again(django_capture_on_commit_callbacks):
+    from chargesol_notifications.signals import notification_queued
+
+    user = UserFactory()
+    queued = []
+    notification_queued.connect(
+        receiver := lambda notifications, **kw: queued.extend(notifications)
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            notify(user, "sms", body="x", idempotency_key="once")
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            notify(user, "sms", body="x", idempotency_key="once")
+    finally:
+        notification_queued.disconnect(receiver)
+    assert len(queued) == 1
+    assert callbacks == []

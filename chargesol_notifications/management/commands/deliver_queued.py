@@ -7,6 +7,7 @@ notification is sent twice.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from ...choices import NotificationStatus
 from ...delivery import TRANSIENT_FAILURES, deliver, enqueue_delivery
 from ...models import Notification
 from ...retry import is_due
+
+logger = logging.getLogger("chargesol_notifications.delivery")
 
 
 class Command(BaseCommand):
@@ -65,7 +68,12 @@ class Command(BaseCommand):
             return
         results: dict[str, int] = {}
         for pk in due:
-            result = deliver(pk).result
+            try:
+                result = deliver(pk).result
+            except Exception:
+                # One bad row must not stop the run: log it and go on with the rest.
+                logger.exception("deliver_queued: notification %s raised", pk)
+                result = "error"
             results[result] = results.get(result, 0) + 1
         summary = ", ".join(f"{count} {result}" for result, count in sorted(results.items()))
         self.stdout.write(f"Delivered {len(due)} due notification(s): {summary or 'none'}.")
