@@ -171,19 +171,39 @@ def demo_server(tmp_path: Path, *args: str) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.mark.browser
-def test_demo_admin_lists_the_seeded_rows(tmp_path):
-    # Console gateways: no live traffic adds rows while the counts are compared.
+def test_demo_admin_lists_every_row(tmp_path):
+    """Seeded rows and those the console traffic added: each changelist shows them all."""
     with chromium() as browser, demo_server(tmp_path, "--gateways", "console") as (base_url, log):
-        output = log.read_text()
-        counts = seeded_counts(output)
+        output = wait_for_line(log, "Live traffic done")
+        seeded = seeded_counts(output)
         page = log_in(browser, base_url, output)
         assert "Notifications" in page.inner_text("#content")
 
         for name, path in CHANGELISTS.items():
+            ((count,),) = query(tmp_path / "demo.sqlite3", f"SELECT COUNT(*) FROM {TABLES[name]}")
+            assert count >= seeded[name]
             page.goto(f"{base_url}{path}")
             paginator = " ".join(page.inner_text(".paginator").split())
-            assert f"{counts[name]} {name}" in paginator, (path, paginator)
-            assert page.locator("#result_list tbody tr").count() == counts[name], path
+            assert f"{count} {name}" in paginator, (path, paginator)
+            assert page.locator("#result_list tbody tr").count() == count, path
+
+
+def test_console_demo_sends_on_every_channel(tmp_path):
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")  # as SQLite stores it
+    with demo_server(tmp_path, "--gateways", "console") as (_base_url, log):
+        output = wait_for_line(log, "Live traffic done")
+    for line in ("[sms] to +447700900101", "[whatsapp] to +447700900102", "[push] to demo-device-"):
+        assert line in output, output
+    assert "Subject: Your ChargeSol installation on Friday 5 December" in output  # email
+    assert "[call] to +447700900104" in output  # the spoken notification
+    assert "[call] ring +447700900105, then connect +447700900100" in output  # click-to-call
+    sent = query(
+        tmp_path / "demo.sqlite3",
+        f"SELECT channel, status FROM {TABLES['notifications']} WHERE created_at >= '{started}'",
+    )
+    assert sorted(sent) == [
+        (channel, "sent") for channel in ("call", "email", "push", "sms", "whatsapp")
+    ]
 
 
 def log_in(browser, base_url: str, output: str):

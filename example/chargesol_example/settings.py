@@ -98,9 +98,15 @@ CHARGESOL_NOTIFICATIONS = {
     # "sms": {"BACKEND": "chargesol_notifications.backends.twilio.SmsBackend",
     #         "OPTIONS": {"ACCOUNT_SID": ..., "AUTH_TOKEN": ..., "FROM": ...}}.
     "CHANNELS": {
-        channel: {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}
-        for channel in ("sms", "email", "whatsapp", "push", "call")
+        **{
+            channel: {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}
+            for channel in ("sms", "whatsapp", "push", "call")
+        },
+        # Email goes through Django's email framework (EMAIL_BACKEND prints it here).
+        "email": {"BACKEND": "chargesol_notifications.backends.email.EmailBackend"},
     },
+    # Devices that accept push notifications; a real project reads its device table.
+    "PUSH_TOKEN_RESOLVER": "leads.push.demo_push_tokens",
     # Customers type UK numbers as 07700 900123; read them as +44.
     "DEFAULT_REGION": "GB",
     "WEBHOOK_BASE_URL": env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000"),

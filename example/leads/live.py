@@ -46,34 +46,19 @@ def standin_settings(
     return {**base, "CHANNELS": channels, "WEBHOOK_BASE_URL": server_url}
 
 
-class LiveTraffic:
-    """Sends a handful of notifications and a click-to-call, then plays Twilio's part."""
+class DemoTraffic:
+    """Sends notifications once the demo server is up; subclasses say which."""
 
-    def __init__(
-        self,
-        standin: TwilioStandin,
-        server_url: str,
-        people: DemoPeople,
-        write: Callable[[str], None],
-        pause: float = 1.5,
-    ) -> None:
-        self.standin = standin
+    def __init__(self, server_url: str, people: DemoPeople, write: Callable[[str], None]) -> None:
         self.server_url = server_url
         self.people = people
         self.write = write
-        #: Seconds between callbacks, so the admin can be watched changing.
-        self.pause = pause
-        self.callbacks_sent = 0
 
     def run(self) -> None:
         try:
             self.wait_for_server()
             self.play()
-            self.write(
-                f"Live traffic done: {len(self.standin.messages)} messages and "
-                f"{len(self.standin.calls)} calls through the Twilio stand-in, "
-                f"{self.callbacks_sent} status callbacks answered by this server."
-            )
+            self.write(f"Live traffic done: {self.summary()}")
         finally:
             connections.close_all()
 
@@ -86,6 +71,93 @@ class LiveTraffic:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.server_url} did not come up")
+
+    def play(self) -> None:
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+
+class ConsoleTraffic(DemoTraffic):
+    """One notification on every channel and a click-to-call, printed by the console
+    backends (and Django's console mail backend for email)."""
+
+    def play(self) -> None:
+        customers, leads, staff = self.people.customers, self.people.leads, self.people.staff
+        self.write("Live: one notification on every channel, through the console backends")
+        notify(
+            customers[0],
+            "sms",
+            template="survey_confirmation_sms",
+            context={"survey": self.people.surveys[0]},
+            context_type="survey",
+            context_id=self.people.surveys[0].pk,
+        )
+        notify(
+            customers[1],
+            "email",
+            template="installation_reminder_email",
+            context={"lead": leads[1], "installation_date": "Friday 5 December"},
+            context_type="installation",
+            context_id=leads[1].pk,
+        )
+        notify(
+            customers[1],
+            "whatsapp",
+            template="survey_reminder_whatsapp",
+            context={"survey": self.people.surveys[1]},
+            context_type="survey",
+        )
+        notify(
+            customers[2],
+            "push",
+            template="installation_update_push",
+            context={"installation_date": "Monday 8 December"},
+            context_type="installation",
+        )
+        notify(
+            customers[3],
+            "call",
+            body="This is ChargeSol. Your survey is tomorrow.",
+            context_type="survey",
+            context_id=self.people.surveys[3].pk,
+        )
+        place_call(
+            caller=staff,
+            callee_phone=customers[4].phone,
+            call_type="introductory",
+            context_type="lead",
+            context_id=leads[4].pk,
+        )
+
+    def summary(self) -> str:
+        return "five notifications and a click-to-call, printed above."
+
+
+class LiveTraffic(DemoTraffic):
+    """Sends a handful of notifications and a click-to-call, then plays Twilio's part."""
+
+    def __init__(
+        self,
+        standin: TwilioStandin,
+        server_url: str,
+        people: DemoPeople,
+        write: Callable[[str], None],
+        pause: float = 1.5,
+    ) -> None:
+        super().__init__(server_url, people, write)
+        self.standin = standin
+        #: Seconds between callbacks, so the admin can be watched changing.
+        self.pause = pause
+        self.callbacks_sent = 0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.standin.messages)} messages and {len(self.standin.calls)} calls "
+            f"through the Twilio stand-in, {self.callbacks_sent} status callbacks answered "
+            "by this server."
+        )
 
     def play(self) -> None:
         customers, surveys, staff = self.people.customers, self.people.surveys, self.people.staff

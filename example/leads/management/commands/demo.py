@@ -20,7 +20,7 @@ from chargesol_notifications.models import (
 from chargesol_notifications.testing.twilio import TwilioStandin
 
 from ...demo_data import seed_notifications
-from ...live import LiveTraffic, standin_settings
+from ...live import ConsoleTraffic, LiveTraffic, standin_settings
 from ...seed import STAFF_PASSWORD, STAFF_USERNAME, seed_people, seed_templates
 
 
@@ -88,6 +88,8 @@ class Command(BaseCommand):
         if not serve:
             return
         if gateways == "console":
+            traffic = ConsoleTraffic(f"http://{addrport}", people, self.write_line)
+            threading.Thread(target=traffic.run, name="demo-live-traffic", daemon=True).start()
             self.serve(addrport)
             return
         server_url = f"http://{addrport}"
