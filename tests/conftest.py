@@ -8,6 +8,29 @@ import chargesol_notifications
 pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"]
 
 
+@pytest.fixture
+def send(django_capture_on_commit_callbacks):
+    """notify() and run what it queued on commit, as a committed transaction would."""
+    from chargesol_notifications import notify
+
+    def send(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            n = notify(*args, **kwargs)
+        n.refresh_from_db()
+        return n
+
+    return send
+
+
+@pytest.fixture
+def standin(settings, twilio_standin):
+    """The Twilio stand-in, with the app's SMS, WhatsApp and call channels pointed at it."""
+    from .twilio_setup import use_twilio
+
+    use_twilio(settings, twilio_standin)
+    return twilio_standin
+
+
 @pytest.fixture(autouse=True)
 def _empty_outbox():
     """Every test starts with an empty locmem outbox, like Django's mail.outbox."""

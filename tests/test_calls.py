@@ -29,12 +29,6 @@ def staff():
 
 
 @pytest.fixture
-def standin(settings, twilio_standin):
-    use_twilio(settings, twilio_standin)
-    return twilio_standin
-
-
-@pytest.fixture
 def placed(standin, staff, django_capture_on_commit_callbacks):
     """A click-to-call placed through the stand-in: (CallLog, the stand-in's call)."""
     with django_capture_on_commit_callbacks(execute=True):
@@ -121,11 +115,7 @@ def test_answered_by_a_person_connects_the_staff_phone(client, standin, placed):
     call_log, call = placed
     url = f"https://chargesol.example.com{CALL_ANSWER}?call={call_log.pk}"
     params = {"CallSid": call.sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
-    response = client.post(
-        f"{CALL_ANSWER}?call={call_log.pk}",
-        params,
-        HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
-    )
+    response = standin.sign(url, params).deliver(client)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/xml")
     twiml = response.content.decode()
@@ -138,11 +128,7 @@ def test_answered_by_a_machine_hangs_up(client, standin, placed):
     call_log, call = placed
     url = f"https://chargesol.example.com{CALL_ANSWER}?call={call_log.pk}"
     params = {"CallSid": call.sid, "CallStatus": "in-progress", "AnsweredBy": "machine_start"}
-    response = client.post(
-        f"{CALL_ANSWER}?call={call_log.pk}",
-        params,
-        HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
-    )
+    response = standin.sign(url, params).deliver(client)
     assert "<Hangup" in response.content.decode()
     assert "<Dial" not in response.content.decode()
 
@@ -265,11 +251,7 @@ def test_caller_phone_gone_by_the_answer_hangs_up_and_notes_it(client, standin, 
     call_log.caller.save()
     url = f"https://chargesol.example.com{CALL_ANSWER}?call={call_log.pk}"
     params = {"CallSid": call.sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
-    response = client.post(
-        f"{CALL_ANSWER}?call={call_log.pk}",
-        params,
-        HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
-    )
+    response = standin.sign(url, params).deliver(client)
     assert response.status_code == 200
     assert "<Hangup" in response.content.decode()
     call_log.refresh_from_db()

@@ -10,7 +10,6 @@ from django.core import mail
 from django.core.management import call_command
 
 import chargesol_notifications
-from chargesol_notifications import notify
 from chargesol_notifications.delivery import deliver
 from chargesol_notifications.signals import notification_failed, notification_sent
 
@@ -41,19 +40,6 @@ def configure(settings):
         settings.CHARGESOL_NOTIFICATIONS = value
 
     return configure
-
-
-@pytest.fixture
-def send(django_capture_on_commit_callbacks):
-    """notify() and run what it queued on commit, as a committed transaction would."""
-
-    def send(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            n = notify(*args, **kwargs)
-        n.refresh_from_db()
-        return n
-
-    return send
 
 
 def deliver_queued(**options):

@@ -25,23 +25,6 @@ PHONE = "+447700900123"
 
 
 @pytest.fixture
-def standin(settings, twilio_standin):
-    use_twilio(settings, twilio_standin)
-    return twilio_standin
-
-
-@pytest.fixture
-def send(django_capture_on_commit_callbacks):
-    def send(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            n = notify(*args, **kwargs)
-        n.refresh_from_db()
-        return n
-
-    return send
-
-
-@pytest.fixture
 def customer():
     return UserFactory(first_name="Niamh", phone="07700 900123")
 

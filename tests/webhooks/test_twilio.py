@@ -28,12 +28,6 @@ CALL_STATUS = "/notifications/twilio/call-status/"
 
 
 @pytest.fixture
-def standin(settings, twilio_standin):
-    use_twilio(settings, twilio_standin)
-    return twilio_standin
-
-
-@pytest.fixture
 def sent_sms(standin, django_capture_on_commit_callbacks):
     """A notification that Twilio accepted: (notification, its SM sid)."""
     with django_capture_on_commit_callbacks(execute=True):
@@ -150,9 +144,7 @@ def test_get_is_not_allowed(client, standin):
 def test_unknown_sid_is_acknowledged_and_logged(client, standin, caplog):
     url = "https://chargesol.example.com" + MESSAGE_STATUS
     params = {"MessageSid": "SM" + "f" * 32, "MessageStatus": "delivered"}
-    response = client.post(
-        MESSAGE_STATUS, params, HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature
-    )
+    response = standin.sign(url, params).deliver(client)
     assert response.status_code == 200
     assert DeliveryReceipt.objects.count() == 0
     assert "unknown" in caplog.text
@@ -187,11 +179,7 @@ def test_callback_before_the_send_is_recorded_lands_on_its_notification(client, 
     n = NotificationFactory(recipient=UserFactory(), channel="sms", status="queued")
     url = f"https://chargesol.example.com{MESSAGE_STATUS}?n={n.pk}"
     params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": "AC"}
-    client.post(
-        f"{MESSAGE_STATUS}?n={n.pk}",
-        params,
-        HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
-    )
+    standin.sign(url, params).deliver(client)
     n.refresh_from_db()
     assert (n.status, n.receipts.get().gateway_message_id) == ("delivered", "SM" + "1" * 32)
     assert deliver(n.pk).result == "skipped"  # no second send after the fact
@@ -254,11 +242,7 @@ def test_any_order_and_duplication_ends_at_the_furthest_state(client, standin, s
         params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
         if status == "undelivered":
             params["ErrorCode"] = "30003"
-        response = client.post(
-            f"{MESSAGE_STATUS}?n={n.pk}",
-            params,
-            HTTP_X_TWILIO_SIGNATURE=standin.sign(url, params).signature,
-        )
+        response = standin.sign(url, params).deliver(client)
         assert response.status_code == 200
         n.refresh_from_db()
         for field in seen:  # once set, a timestamp never moves
