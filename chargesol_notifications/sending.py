@@ -76,7 +76,7 @@ def notify(
         deliver_on_commit([notification], {notification.pk: extra} if extra else {})
         return notification
     (stored,), inserted = insert_idempotent([notification])
-    deliver_on_commit(inserted, {notification.pk: extra} if extra else {})
+    deliver_on_commit([stored], {notification.pk: extra} if extra else {}, announce=inserted)
     return stored
 
 
@@ -109,7 +109,7 @@ def notify_many(
         deliver_on_commit(notifications, extras)
         return notifications
     stored, inserted = insert_idempotent(notifications)
-    deliver_on_commit(inserted, extras)
+    deliver_on_commit(stored, extras, announce=inserted)
     return stored
 
 
@@ -262,15 +262,27 @@ def insert_idempotent(
 
 
 def deliver_on_commit(
-    notifications: list[Notification], extras: dict[uuid.UUID, dict[str, Any]]
+    notifications: list[Notification],
+    extras: dict[uuid.UUID, dict[str, Any]],
+    *,
+    announce: list[Notification] | None = None,
 ) -> None:
-    """Queue delivery for when the caller's transaction commits (now, in autocommit)."""
-    if not notifications:
+    """Queue delivery for when the caller's transaction commits (now, in autocommit).
+
+    Every notification still ``queued`` is handed over, also one a racing or earlier call
+    with the same idempotency key created: delivery locks and re-checks the row, so this
+    sends nothing twice, and it cannot miss the send when the racing call's own delivery
+    found the row locked. ``notification_queued`` announces only ``announce`` (by default
+    all): the rows this call created.
+    """
+    to_deliver = [n for n in notifications if n.status == NotificationStatus.QUEUED]
+    announce = notifications if announce is None else announce
+    if not to_deliver and not announce:
         return
-    ids = [n.pk for n in notifications]
 
     def on_commit() -> None:
-        notification_queued.send(sender=Notification, notifications=notifications)
-        enqueue_delivery(ids, extras)
+        if announce:
+            notification_queued.send(sender=Notification, notifications=announce)
+        enqueue_delivery([n.pk for n in to_deliver], extras)
 
     transaction.on_commit(on_commit, robust=True)

@@ -98,7 +98,7 @@ def test_racing_calls_make_one_notification_and_one_send():
 
 
 @pytest.mark.django_db
-def test_a_repeated_key_does_not_queue_again(django_capture_on_commit_callbacks):
+def test_a_repeated_key_does_not_announce_or_send_again(django_capture_on_commit_callbacks):
     from chargesol_notifications.signals import notification_queued
 
     user = UserFactory()
@@ -114,4 +114,5 @@ def test_a_repeated_key_does_not_queue_again(django_capture_on_commit_callbacks)
     finally:
         notification_queued.disconnect(receiver)
     assert len(queued) == 1
-    assert callbacks == []
+    assert callbacks == []  # the first was sent: nothing left to hand over
+    assert len(chargesol_notifications.outbox) == 1
