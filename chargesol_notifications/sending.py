@@ -69,15 +69,18 @@ def notify(
     a second call for the same recipient, channel and key returns the first notification
     and sends nothing.
     """
-    spec = check_request(channel, template, context, subject, body, context_type, context_id)
-    notification, extra = build_notification(recipient, spec, idempotency_key)
-    if idempotency_key is None:
-        notification.save(force_insert=True)
-        deliver_on_commit([notification], {notification.pk: extra} if extra else {})
-        return notification
-    (stored,), inserted = insert_idempotent([notification])
-    deliver_on_commit([stored], {notification.pk: extra} if extra else {}, announce=inserted)
-    return stored
+    (notification,) = notify_many(
+        [recipient],
+        channel,
+        template=template,
+        context=context,
+        subject=subject,
+        body=body,
+        context_type=context_type,
+        context_id=context_id,
+        idempotency_key=idempotency_key,
+    )
+    return notification
 
 
 def notify_many(
