@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django
 import environ
 
 env = environ.Env()
@@ -33,7 +34,7 @@ INSTALLED_APPS = [
 ]
 
 try:  # Django 5.2: the django-tasks backport provides the tasks framework.
-    import django.tasks  # noqa: F401
+    import django.tasks
 except ImportError:
     INSTALLED_APPS.append("django_tasks")
 
@@ -66,7 +67,11 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Django 6.1 replaces EMAIL_BACKEND with MAILERS (EMAIL_BACKEND is deprecated there).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ INSTALLED_APPS = [
 ]
 
 try:  # Django 6.0+ ships django.tasks; on Django 5.2 the django-tasks backport provides it.
-    import django.tasks  # noqa: F401
+    import django.tasks
 except ImportError:
     INSTALLED_APPS.append("django_tasks")
 
@@ -90,7 +91,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Email prints to the console. Django 6.1 configures mail backends with MAILERS and
+# deprecates EMAIL_BACKEND.
+_MAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _MAIL_BACKEND}}
+else:
+    EMAIL_BACKEND = _MAIL_BACKEND
 DEFAULT_FROM_EMAIL = "ChargeSol <hello@chargesol.example.com>"
 
 CHARGESOL_NOTIFICATIONS = {
@@ -102,7 +109,7 @@ CHARGESOL_NOTIFICATIONS = {
             channel: {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}
             for channel in ("sms", "whatsapp", "push", "call")
         },
-        # Email goes through Django's email framework (EMAIL_BACKEND prints it here).
+        # Email goes through Django's email framework (which prints it here).
         "email": {"BACKEND": "chargesol_notifications.backends.email.EmailBackend"},
     },
     # Devices that accept push notifications; a real project reads its device table.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from django.core import mail
 
@@ -19,18 +17,29 @@ SMTP = "django.core.mail.backends.smtp.EmailBackend"
 
 @pytest.fixture
 def smtp(settings):
-    with LoopbackSmtpServer() as server, warnings.catch_warnings():
-        # Django 6.1 deprecates the EMAIL_* settings in favour of MAILERS.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = server.port
-        settings.EMAIL_TIMEOUT = 5
+    """A loopback SMTP server behind Django's SMTP backend: a MAILERS alias on Django
+    6.1+, the EMAIL_BACKEND option with the EMAIL_* settings before."""
+    with LoopbackSmtpServer() as server:
+        if hasattr(mail, "mailers"):
+            settings.MAILERS = {
+                **settings.MAILERS,
+                "smtp": {
+                    "BACKEND": SMTP,
+                    "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
+                },
+            }
+            options = {"MAILER": "smtp"}
+        else:
+            settings.EMAIL_HOST = "127.0.0.1"
+            settings.EMAIL_PORT = server.port
+            settings.EMAIL_TIMEOUT = 5
+            options = {"EMAIL_BACKEND": SMTP}
         settings.CHARGESOL_NOTIFICATIONS = {
             **settings.CHARGESOL_NOTIFICATIONS,
             "CHANNELS": {
                 "email": {
                     "BACKEND": "chargesol_notifications.backends.email.EmailBackend",
-                    "OPTIONS": {"EMAIL_BACKEND": SMTP, "FROM_EMAIL": "survey@chargesol.example"},
+                    "OPTIONS": {**options, "FROM_EMAIL": "survey@chargesol.example"},
                 }
             },
             "RETRY_BACKOFF_SECONDS": 0,
@@ -88,12 +97,14 @@ def test_unreachable_smtp_server_is_transient(smtp, send, settings):
     assert (n.status, n.receipts.get().error_code) == ("queued", "smtp_connection")
 
 
-def test_mailer_option_needs_django_61(settings):
+def test_mailer_option_is_checked():
     from django.core.exceptions import ImproperlyConfigured
 
     from chargesol_notifications.backends.email import EmailBackend
 
-    if hasattr(mail, "mailers"):
-        pytest.skip("Django 6.1+ has MAILERS")
-    with pytest.raises(ImproperlyConfigured, match="MAILER"):
-        EmailBackend(channel="email", options={"MAILER": "transactional"})
+    if hasattr(mail, "mailers"):  # Django 6.1+: MAILER or EMAIL_BACKEND, not both
+        options, error = {"MAILER": "transactional", "EMAIL_BACKEND": SMTP}, "not both"
+    else:
+        options, error = {"MAILER": "transactional"}, "needs Django 6.1"
+    with pytest.raises(ImproperlyConfigured, match=error):
+        EmailBackend(channel="email", options=options)
