@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from .backends import channel_setting_name, load_backend
@@ -51,6 +52,7 @@ def check_channels(
     if not isinstance(channels, dict):
         return [checks.Error(f"{SETTING_NAME}['CHANNELS'] must be a dict.", id=f"{TAG}.E001")]
     messages: list[checks.CheckMessage] = []
+    loaded = []
     for channel in channels:
         if channel not in Channel.values:
             messages.append(
@@ -66,6 +68,7 @@ def check_channels(
         except ImproperlyConfigured as exc:
             messages.append(checks.Error(str(exc), id=f"{TAG}.E004"))
             continue
+        loaded.append(backend)
         messages += list(backend.check())
         if backend.development_only and not settings.DEBUG:
             messages.append(
@@ -86,10 +89,35 @@ def check_channels(
                     id=f"{TAG}.W010",
                 )
             )
+    if any(backend.reports_delivery for backend in loaded):
+        messages += _check_webhooks()
     messages += _check_content_templates()
-    # Several Twilio channels report the same project-wide problem once each.
-    unique = {(m.id, m.msg): m for m in messages}
-    return list(unique.values())
+    return messages
+
+
+def _check_webhooks() -> list[checks.CheckMessage]:
+    """What a backend whose gateway calls back needs: a public URL and our URLconf."""
+    messages: list[checks.CheckMessage] = []
+    if not get_setting("WEBHOOK_BASE_URL"):
+        messages.append(
+            checks.Error(
+                f"{SETTING_NAME}['WEBHOOK_BASE_URL'] is missing: Twilio backends need it "
+                "to ask for status callbacks and to validate their signatures.",
+                id=f"{TAG}.E025",
+            )
+        )
+    try:
+        reverse("chargesol_notifications:twilio-message-status")
+    except NoReverseMatch:
+        messages.append(
+            checks.Error(
+                "chargesol_notifications.urls is not included in the project's URLconf, "
+                "so the gateways' status callbacks have nowhere to go.",
+                hint='Add path("notifications/", include("chargesol_notifications.urls")).',
+                id=f"{TAG}.E026",
+            )
+        )
+    return messages
 
 
 def _check_content_templates() -> list[checks.CheckMessage]:

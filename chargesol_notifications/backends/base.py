@@ -113,7 +113,8 @@ class BaseChannelBackend:
     max_body_length: ClassVar[int | None] = None
     #: OPTIONS keys this backend accepts.
     option_names: ClassVar[frozenset[str]] = frozenset()
-    #: Whether the gateway reports delivery by webhook (the status then moves past sent).
+    #: Whether the gateway reports delivery by webhook (the status then moves past sent);
+    #: the system checks then require WEBHOOK_BASE_URL and the app's URLconf.
     reports_delivery: ClassVar[bool] = False
     #: Whether this backend only suits development (system check W010 when DEBUG is off).
     development_only: ClassVar[bool] = False

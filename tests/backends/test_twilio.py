@@ -295,3 +295,14 @@ def test_project_wide_problems_are_reported_once(settings, twilio_standin):
     use_twilio(settings, twilio_standin, WEBHOOK_BASE_URL=None)
     ids = [m.id for m in check_channels()]
     assert ids.count("chargesol_notifications.E025") == 1
+
+
+def test_check_reports_webhook_urls_missing_from_the_urlconf(standin, settings):
+    settings.ROOT_URLCONF = "tests.urls_without_app"
+    (message,) = [m for m in check_channels() if m.id == "chargesol_notifications.E026"]
+    assert "chargesol_notifications.urls" in message.msg
+
+
+def test_backends_without_webhooks_need_no_webhook_url(settings):
+    settings.CHARGESOL_NOTIFICATIONS = {"CHANNELS": {}, "WEBHOOK_BASE_URL": None}
+    assert "chargesol_notifications.E025" not in [m.id for m in check_channels()]

@@ -8,13 +8,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.core import checks
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.module_loading import import_string
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ...conf import SETTING_NAME, get_setting
+from ...conf import get_setting
 from .. import channel_setting_name
 from .errors import classify
 
@@ -145,19 +145,4 @@ class TwilioClientMixin:
             yield checks.Error(
                 f"{setting('MESSAGING_SERVICE_SID')} is not a Messaging Service SID (MG...).",
                 id=f"{tag}.E024",
-            )
-        if not get_setting("WEBHOOK_BASE_URL"):
-            yield checks.Error(
-                f"{SETTING_NAME}['WEBHOOK_BASE_URL'] is missing: Twilio backends need it "
-                "to ask for status callbacks and to validate their signatures.",
-                id=f"{tag}.E025",
-            )
-        try:
-            reverse("chargesol_notifications:twilio-message-status")
-        except NoReverseMatch:
-            yield checks.Error(
-                "chargesol_notifications.urls is not included in the project's URLconf, "
-                "so Twilio's status callbacks have nowhere to go.",
-                hint='Add path("notifications/", include("chargesol_notifications.urls")).',
-                id=f"{tag}.E026",
             )

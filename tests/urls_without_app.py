@@ -1,0 +1,6 @@
+"""A URLconf that forgot ``chargesol_notifications.urls``."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
