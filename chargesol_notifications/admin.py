@@ -26,7 +26,7 @@ def _user_search_fields(prefix: str) -> tuple[str, ...]:
 
 
 class ReadOnlyAdminMixin:
-    """Rows written by the app and its webhooks: staff may look, not edit."""
+    """Rows written by the app and its webhooks: staff may look, not add or edit."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -53,7 +53,9 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Notifications are written by notify() and moved on by gateways, never by hand."""
+
     list_display = (
         "created_at",
         "recipient",
