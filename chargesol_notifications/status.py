@@ -40,9 +40,8 @@ STATUS_RANK: dict[str, int] = {
 
 @dataclass(frozen=True)
 class ReceiptOutcome:
+    #: None when the same (gateway id, status) was already recorded.
     receipt: DeliveryReceipt | None
-    #: False when the same (gateway id, status) was already recorded.
-    created: bool
     #: True when the notification's status moved.
     advanced: bool
 
@@ -89,7 +88,7 @@ def record_receipt(
             gateway_message_id=gateway_message_id, status=status
         ).exists()
     ):
-        return ReceiptOutcome(receipt=None, created=False, advanced=False)
+        return ReceiptOutcome(receipt=None, advanced=False)
     try:
         with transaction.atomic():
             receipt = DeliveryReceipt.objects.create(
@@ -102,13 +101,13 @@ def record_receipt(
     except IntegrityError:
         if gateway_message_id is None:
             raise
-        return ReceiptOutcome(receipt=None, created=False, advanced=False)
+        return ReceiptOutcome(receipt=None, advanced=False)
     accepted = gateway_message_id is not None
     target = STATUS_FOR_RECEIPT[status]
     advanced = move_forward(notification.pk, target, receipt.received_at, accepted=accepted)
     advance(notification, target, receipt.received_at, accepted=accepted)
     receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
-    return ReceiptOutcome(receipt=receipt, created=True, advanced=advanced)
+    return ReceiptOutcome(receipt=receipt, advanced=advanced)
 
 
 def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: bool) -> bool:
