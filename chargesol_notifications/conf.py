@@ -22,6 +22,12 @@ DEFAULTS: dict[str, Any] = {
     # User attributes the default resolver reads.
     "PHONE_ATTRIBUTE": "phone",
     "EMAIL_ATTRIBUTE": "email",
+    # What a template's ``recipient`` holds: template key -> user attribute (a method is
+    # called without arguments), or a list of attribute names. None: first and last,
+    # full and short name, EMAIL_ATTRIBUTE and PHONE_ATTRIBUTE (see plain_data.py).
+    "RECIPIENT_CONTEXT": None,
+    # Limits of every template render (see render_budget.py); keys override defaults.
+    "RENDER_LIMITS": {},
     # callable(user) -> push token or list of tokens; None means users have no push address.
     "PUSH_TOKEN_RESOLVER": None,
     # Region (ISO 3166 alpha-2) used to read phone numbers written without "+country".

@@ -13,6 +13,12 @@ Templates are rendered by an engine of their own, never the project's ``TEMPLATE
   ``{% for %}``, ``{% firstof %}``) still see a missing name as false or empty, as in
   Django.
 
+* The context is plain data (:mod:`~chargesol_notifications.plain_data`): every render
+  converts it first, so no live object ever reaches the engine.
+* Every render runs under a budget (:mod:`~chargesol_notifications.render_budget`):
+  loop iterations, text produced, filter work and allocating filter arguments are
+  bounded, and the finished text may not pass the channel's limit.
+
 Compiled templates are cached by their source text, so an edited template compiles
 anew in every process without any invalidation signal, and an unchanged one compiles
 once per process.
@@ -36,7 +42,18 @@ from django.template.base import Node, TextNode, VariableDoesNotExist, VariableN
 from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
+from .conf import SETTING_NAME
 from .exceptions import TemplateRenderError
+from .plain_data import plain_context
+from .render_budget import (
+    RenderBudget,
+    RenderBudgetExceeded,
+    TemplateBudgetError,
+    check_source,
+    meter_template,
+    render_limits,
+    rendering_under,
+)
 from .template_library import LOADABLE_LIBRARIES, ForbiddenTemplateSyntaxError
 
 if TYPE_CHECKING:
@@ -130,16 +147,27 @@ def get_engine() -> Engine:
 def compile_source(source: str) -> Template:
     """Compile ``source`` with the notification engine, cached by the source text.
 
-    Raises Django's ``TemplateSyntaxError``. Failures are not cached (``lru_cache``
-    only keeps results), so a broken template costs a compile per attempt.
+    The source is checked against the render budget's compile-time limits first, and
+    the compiled template is metered (see :func:`render_budget.meter_template`).
+    Raises Django's ``TemplateSyntaxError`` (:class:`TemplateBudgetError` for a budget
+    limit). Failures are not cached (``lru_cache`` only keeps results), so a broken
+    template costs a compile per attempt.
     """
-    return Template(source, engine=get_engine())
+    limits = render_limits()
+    check_source(source, limits)
+    try:
+        compiled = Template(source, engine=get_engine())
+    except RecursionError as exc:
+        # {% if not not not ... %}: Django's expression parser recurses per operator.
+        raise TemplateBudgetError("The template nests expressions too deeply.") from exc
+    return meter_template(compiled, limits)
 
 
 @receiver(setting_changed)
 def _reset_engine(*, setting: str, **kwargs: Any) -> None:
-    # Which libraries {% load %} reaches depends on INSTALLED_APPS (tests change it).
-    if setting == "INSTALLED_APPS":
+    # Which libraries {% load %} reaches depends on INSTALLED_APPS (tests change it);
+    # compiled templates carry the compile-time limits of RENDER_LIMITS.
+    if setting in ("INSTALLED_APPS", SETTING_NAME):
         get_engine.cache_clear()
         compile_source.cache_clear()
 
@@ -159,16 +187,18 @@ def render_message(template: NotificationTemplate, context: Mapping[str, Any]) -
 
     The subject is rendered for email templates that have a ``subject_template``, with
     line breaks folded into spaces (an email header is one line); it is empty otherwise.
-    Raises :class:`TemplateRenderError` for a syntax error, a tag or library that is
-    not allowed, a placeholder missing from ``context`` and any exception raised while
-    rendering (by a property of a context object, say).
+    ``context`` is converted to plain data first (a value that is not plain data is an
+    :class:`~chargesol_notifications.exceptions.InvalidContextError`). Raises
+    :class:`TemplateRenderError` for a syntax error, a tag or library that is not
+    allowed, a placeholder missing from ``context``, a render over its budget (the body
+    may not pass the channel's limit) and any exception raised while rendering.
     """
     subject = ""
     if template.channel == TemplateChannel.EMAIL and template.subject_template:
-        subject = _render_field(template, "subject_template", context)
+        subject = _render_field(template, "subject_template", context, channel=None)
         subject = _LINE_BREAKS.sub(" ", subject).strip()
         _check_subject_length(template, subject)
-    body = _render_field(template, "body_template", context)
+    body = _render_field(template, "body_template", context, channel=template.channel)
     return RenderedMessage(subject=subject, body=body)
 
 
@@ -194,7 +224,11 @@ def validate_template(template: NotificationTemplate) -> None:
         try:
             compile_source(source)
         except TemplateSyntaxError as exc:
-            code = "forbidden" if isinstance(exc, ForbiddenTemplateSyntaxError) else "syntax"
+            code = "syntax"
+            if isinstance(exc, ForbiddenTemplateSyntaxError):
+                code = "forbidden"
+            elif isinstance(exc, TemplateBudgetError):
+                code = "budget"
             line, message = _syntax_error(exc)
             message = f"Line {line}: {message}" if line else message
             errors[field] = [ValidationError(message, code=code)]
@@ -202,19 +236,31 @@ def validate_template(template: NotificationTemplate) -> None:
         raise ValidationError(errors)
 
 
-def _render_field(template: NotificationTemplate, field: str, context: Mapping[str, Any]) -> str:
+def _render_field(
+    template: NotificationTemplate, field: str, context: Mapping[str, Any], *, channel: str | None
+) -> str:
     label = f"Notification template {template.name!r}, {field}"
-    return render_text(getattr(template, field), context, label=label)
+    return render_text(getattr(template, field), context, label=label, channel=channel)
 
 
-def render_text(source: str, context: Mapping[str, Any], *, label: str) -> str:
-    """Render a template string with the notification engine; errors name ``label``."""
+def render_text(
+    source: str, context: Mapping[str, Any], *, label: str, channel: str | None = None
+) -> str:
+    """Render a template string with the notification engine; errors name ``label``.
+
+    The context becomes plain data, and the render runs under the budget of
+    ``channel`` (its output limit; the default limit when None).
+    """
     compiled = compile_template(source, name=label)
-    # A copy: {% cycle ... as x %}, {% regroup %} and {% now ... as x %} write into the
-    # context, and the caller's mapping must come back unchanged.
-    django_context = Context(dict(context), autoescape=False)
-    with _render_errors(label):
-        return compiled.render(django_context)
+    limits = render_limits()
+    budget = RenderBudget(limits, limits.output_limit(channel))
+    # A new Context over a copy: {% cycle ... as x %}, {% regroup %} and {% now ... as
+    # x %} write into the context, and the caller's mapping must come back unchanged.
+    django_context = Context(dict(plain_context(context)), autoescape=False)
+    with _render_errors(label, budget), rendering_under(budget):
+        output = compiled.render(django_context)
+        budget.finish(output)
+    return output
 
 
 def placeholder_values(source: str, context: Mapping[str, Any], *, label: str) -> list[str]:
@@ -226,17 +272,22 @@ def placeholder_values(source: str, context: Mapping[str, Any], *, label: str) -
     """
     compiled = compile_template(source, name=label)
     nodes = _flat_nodes(compiled, label)
-    django_context = Context(dict(context), autoescape=False)
+    limits = render_limits()
+    budget = RenderBudget(limits, limits.default_max_length)
+    django_context = Context(dict(plain_context(context)), autoescape=False)
     with (
-        _render_errors(label),
+        _render_errors(label, budget),
+        rendering_under(budget),
         django_context.render_context.push_state(compiled),
         django_context.bind_template(compiled),
     ):
-        return [
+        values = [
             node.render_annotated(django_context)
             for node in nodes
             if isinstance(node, VariableNode)
         ]
+        budget.finish("".join(values))
+    return values
 
 
 def placeholder_values_from_text(source: str, text: str, *, label: str) -> list[str] | None:
@@ -244,14 +295,71 @@ def placeholder_values_from_text(source: str, text: str, *, label: str) -> list[
 
     The fallback of :func:`placeholder_values` when the context is gone (a delivery
     whose task was lost): the template's literal text anchors each value. None when
-    ``text`` does not fit ``source`` (the template was edited since).
+    ``text`` does not fit ``source`` (the template was edited since), and None when it
+    fits in more than one way (a value that contains the text after its placeholder),
+    since guessing would send the customer wrong values.
+
+    Linear in the length of ``text``: each literal is found with one ``str.find`` from
+    the left and one ``str.rfind`` from the right, no backtracking. The leftmost split
+    exists whenever any split does, and it is the only one exactly when it equals the
+    rightmost split.
     """
     nodes = _flat_nodes(compile_template(source, name=label), label)
-    pattern = "".join(
-        "(.*?)" if isinstance(node, VariableNode) else re.escape(node.s) for node in nodes
-    )
-    match = re.fullmatch(pattern, text, flags=re.DOTALL)
-    return list(match.groups()) if match else None
+    parts: list[str | None] = []  # literal text, or None for a placeholder
+    for node in nodes:
+        if isinstance(node, VariableNode):
+            parts.append(None)
+        elif parts and parts[-1] is not None:
+            parts[-1] += node.s
+        else:
+            parts.append(node.s)
+    leftmost = _split_leftmost(parts, text)
+    if leftmost is None:
+        return None
+    rightmost = _split_leftmost(_reversed_parts(parts), text[::-1])
+    if rightmost is None or [value[::-1] for value in reversed(rightmost)] != leftmost:
+        return None
+    return leftmost
+
+
+def _reversed_parts(parts: list[str | None]) -> list[str | None]:
+    return [None if part is None else part[::-1] for part in reversed(parts)]
+
+
+def _split_leftmost(parts: list[str | None], text: str) -> list[str] | None:
+    """Placeholder values of the leftmost fit of ``parts`` (literals and None) to ``text``."""
+    end = len(text)
+    if parts and parts[-1] is not None:
+        # The last literal anchors the end of the text.
+        if not text.endswith(parts[-1]):
+            return None
+        end -= len(parts[-1])
+        parts = parts[:-1]
+    values: list[str] = []
+    position = 0
+    pending_placeholder = False
+    for part in parts:
+        if part is None:
+            if pending_placeholder:
+                values.append("")  # two placeholders side by side: the first is empty
+            pending_placeholder = True
+            continue
+        if pending_placeholder:
+            found = text.find(part, position, end)
+            if found < 0:
+                return None
+            values.append(text[position:found])
+            pending_placeholder = False
+        elif not text.startswith(part, position, end):
+            return None
+        else:
+            found = position
+        position = found + len(part)
+    if pending_placeholder:
+        values.append(text[position:end])
+    elif position != end:
+        return None
+    return values
 
 
 def _flat_nodes(compiled: Template, label: str) -> list[Node]:
@@ -265,23 +373,35 @@ def _flat_nodes(compiled: Template, label: str) -> list[Node]:
 
 
 @contextmanager
-def _render_errors(label: str) -> Iterator[None]:
+def _render_errors(label: str, budget: RenderBudget | None = None) -> Iterator[None]:
     """Turn whatever rendering raises into a TemplateRenderError naming ``label``."""
     try:
         yield
-    except _MissingPlaceholder as exc:
-        raise TemplateRenderError(f"{label}{_at_line(exc)}: {_missing(exc)}") from exc
-    except VariableDoesNotExist as exc:
-        # A filter argument that does not resolve. str(exc) would print the repr of the
-        # whole context, so only the failed name is reported.
-        bit = exc.params[0] if exc.params else "?"
-        raise TemplateRenderError(
-            f"{label}{_at_line(exc)}: {bit!r} is missing from the context."
-        ) from exc
     except TemplateRenderError:
         raise
     except Exception as exc:
-        raise TemplateRenderError(f"{label}{_at_line(exc)}: {type(exc).__name__}: {exc}") from exc
+        # Over budget first: Django's {% if %} may have hidden the budget's exception,
+        # and something else failed afterwards.
+        if budget is not None and budget.exceeded:
+            raise TemplateRenderError(
+                f"{label}: the template is over its render budget: {budget.exceeded}."
+            ) from exc
+        raise TemplateRenderError(f"{label}{_at_line(exc)}: {_explain(exc)}") from exc
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, RenderBudgetExceeded):
+        return f"the template is over its render budget: {exc}."
+    if isinstance(exc, _MissingPlaceholder):
+        return _missing(exc)
+    if isinstance(exc, VariableDoesNotExist):
+        # A filter argument that does not resolve. str(exc) would print the repr of the
+        # whole context, so only the failed name is reported.
+        bit = exc.params[0] if exc.params else "?"
+        return f"{bit!r} is missing from the context."
+    if isinstance(exc, RecursionError):
+        return "the template recurses too deeply."
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _missing(exc: _MissingPlaceholder) -> str:

@@ -12,8 +12,16 @@ builds its engine with this module as the *only* builtin library, instead of Dja
   and those that make no sense in a plain-text message are registered as stubs that fail
   at compile time with a message saying why, so staff see a useful error on the field.
 * ``{% load %}`` only reaches the libraries of :data:`LOADABLE_LIBRARIES`.
-* Filters are all of Django's default filters: they only transform values the calling
-  code put in the context, they never read files or settings beyond formats.
+* Filters are copied one by one too (:data:`ALLOWED_FILTERS`). Those that parse or
+  produce HTML (``urlize``, ``striptags``, ``truncatechars_html``, ``unordered_list``,
+  ``linebreaks``, ...) are left out: a message is plain text, and these are the filters
+  whose run time on hostile input Django has had to fix again and again. ``pprint`` is
+  left out because it prints representations of objects.
+
+Every filter a compiled template uses is then wrapped by
+:mod:`~chargesol_notifications.render_budget`, which bounds the arguments that allocate
+(``ljust``, ``rjust``, ``center``, ``stringformat``, ``floatformat``, ...) and the size of
+every result.
 """
 
 from __future__ import annotations
@@ -42,6 +50,54 @@ ALLOWED_TAGS: tuple[str, ...] = (
     "verbatim",
     "widthratio",
     "with",
+)
+
+#: Filters of ``django.template.defaultfilters`` that notification templates may use.
+ALLOWED_FILTERS: tuple[str, ...] = (
+    "add",
+    "addslashes",
+    "capfirst",
+    "center",
+    "cut",
+    "date",
+    "default",
+    "default_if_none",
+    "dictsort",
+    "dictsortreversed",
+    "divisibleby",
+    "escape",
+    "filesizeformat",
+    "first",
+    "floatformat",
+    "force_escape",
+    "get_digit",
+    "iriencode",
+    "join",
+    "last",
+    "length",
+    "linenumbers",
+    "ljust",
+    "lower",
+    "make_list",
+    "phone2numeric",
+    "pluralize",
+    "random",
+    "rjust",
+    "safe",
+    "slice",
+    "slugify",
+    "stringformat",
+    "time",
+    "timesince",
+    "timeuntil",
+    "title",
+    "truncatechars",
+    "truncatewords",
+    "upper",
+    "urlencode",
+    "wordcount",
+    "wordwrap",
+    "yesno",
 )
 
 #: Tags that are refused with an explanation instead of Django's generic "Invalid block
@@ -103,4 +159,5 @@ for _name in ALLOWED_TAGS:
 register.tag("load", load)
 for _name, _reason in FORBIDDEN_TAGS.items():
     register.tag(_name, _refuse(_name, _reason))
-register.filters.update(defaultfilters.register.filters)
+for _name in ALLOWED_FILTERS:
+    register.filters[_name] = defaultfilters.register.filters[_name]
