@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from datetime import timedelta
 
 from django.db import transaction
-from django.http import HttpResponse
+from django.db.models import Q
+from django.http import HttpResponse, QueryDict
+from django.utils import timezone
 
 from ..backends import get_backend
 from ..calls import note_on
@@ -21,7 +23,14 @@ from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
 from ..signals import call_status_recorded, notification_failed
 from ..status import record_receipt
-from .base import MalformedWebhook, TwilioWebhookView, required
+from .base import (
+    ASCII_DIGITS,
+    TWILIO_SID,
+    IntegerParam,
+    TextParam,
+    TwilioWebhookView,
+    UUIDParam,
+)
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
 
@@ -76,19 +85,38 @@ MESSAGE_ERRORS: dict[str, str] = {
 }
 
 
-def answered_by_machine(form: Any) -> bool:
-    answered_by = str(form.get("AnsweredBy", ""))
+GATEWAY_ID_LENGTH: int = DeliveryReceipt._meta.get_field("gateway_message_id").max_length or 0
+ERROR_CODE_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_length or 0
+#: Twilio's ``ErrorMessage`` is a sentence; a longer one is cut to this many characters
+#: rather than refused, so the failure it reports is still recorded.
+ERROR_MESSAGE_LENGTH = 500
+
+# The parameters the views read, and the rule each value must follow (see base.Param).
+MESSAGE_SID = TextParam("MessageSid", max_length=GATEWAY_ID_LENGTH, pattern=TWILIO_SID)
+MESSAGE_STATUS = TextParam(
+    "MessageStatus", max_length=30, choices=MESSAGE_PROGRESS | frozenset(MESSAGE_STATUS_RECEIPTS)
+)
+ERROR_CODE = TextParam("ErrorCode", max_length=ERROR_CODE_LENGTH, pattern=ASCII_DIGITS)
+ERROR_MESSAGE = TextParam("ErrorMessage", max_length=ERROR_MESSAGE_LENGTH, truncate=True)
+CALL_SID = TextParam("CallSid", max_length=GATEWAY_ID_LENGTH, pattern=TWILIO_SID)
+CALL_STATUS = TextParam(
+    "CallStatus", max_length=30, choices=CALL_PROGRESS | frozenset(CALL_STATUS_RECEIPTS)
+)
+CALL_DURATION = IntegerParam("CallDuration")
+ANSWERED_BY = TextParam("AnsweredBy", max_length=50)
+NOTIFICATION = UUIDParam("n")
+CALL_LOG = UUIDParam("call")
+
+#: How long after dialling a click-to-call its answer URL is honoured. Twilio asks for it
+#: when the callee picks up, within the ring timeout (60 s unless set otherwise) plus
+#: answering-machine detection; a request after this window is a replay.
+CALL_ANSWER_WINDOW = timedelta(minutes=10)
+
+
+def answered_by_machine(answered_by: str | None) -> bool:
+    if answered_by is None:
+        return False
     return answered_by.startswith("machine") or answered_by == "fax"
-
-
-def query_uuid(query: Any, name: str) -> uuid.UUID | None:
-    value = query.get(name)
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise MalformedWebhook(f"{name}={value!r} is not a UUID.") from exc
 
 
 def locked_notification(notification_id: uuid.UUID | None, sid: str) -> Notification | None:
@@ -104,6 +132,19 @@ def locked_notification(notification_id: uuid.UUID | None, sid: str) -> Notifica
     return Notification.objects.select_for_update().filter(pk=notification_id).first()
 
 
+def sid_belongs_elsewhere(notification: Notification, sid: str) -> bool:
+    """Whether ``sid`` is another notification's, or ``notification`` already has another.
+
+    Asked after the notification's row is locked: a send still being recorded holds that
+    lock, so its ``sent`` receipt is visible here once the lock is granted.
+    """
+    of_another = Q(gateway_message_id=sid) & ~Q(notification_id=notification.pk)
+    another_sent = Q(
+        notification_id=notification.pk, status=ReceiptStatus.SENT, gateway_message_id__isnull=False
+    ) & ~Q(gateway_message_id=sid)
+    return DeliveryReceipt.objects.filter(of_another | another_sent).exists()
+
+
 def record_callback(
     notification_id: uuid.UUID | None,
     sid: str,
@@ -112,11 +153,23 @@ def record_callback(
     error_code: str | None,
     error_message: str,
 ) -> None:
-    with transaction.atomic():
+    # No savepoint when nested (ATOMIC_REQUESTS, a test case): two round trips fewer per
+    # callback. An error escaping this block is answered 500, so it is right that the
+    # enclosing transaction is rolled back with it.
+    with transaction.atomic(savepoint=False):
         notification = locked_notification(notification_id, sid)
         if notification is None:
             # Answered 200 all the same: Twilio would otherwise retry it for hours.
             logger.warning("Status callback for unknown %s (%s)", sid, notification_id)
+            return
+        if notification_id is not None and sid_belongs_elsewhere(notification, sid):
+            # A sid and an ?n= that do not go together: a misrouted or replayed callback.
+            # Recorded on neither notification; answered 200 so it is not retried.
+            logger.warning(
+                "Status callback for %s does not belong to notification %s; recorded nowhere",
+                sid,
+                notification_id,
+            )
             return
         outcome = record_receipt(
             notification,
@@ -134,22 +187,22 @@ def record_callback(
 class MessageStatusView(TwilioWebhookView):
     """``twilio/message-status/``: SMS and WhatsApp delivery reports."""
 
-    def handle(self, form: Any, query: Any) -> HttpResponse:
-        sid = required(form, "MessageSid")
-        status = required(form, "MessageStatus")
-        notification_id = query_uuid(query, "n")
+    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+        sid = MESSAGE_SID.require(form)
+        status = MESSAGE_STATUS.require(form)
+        twilio_code = ERROR_CODE.read(form)
+        twilio_message = ERROR_MESSAGE.read(form)
+        notification_id = NOTIFICATION.read(query)
         if status in MESSAGE_PROGRESS:
             return HttpResponse(status=200)
-        if status not in MESSAGE_STATUS_RECEIPTS:
-            raise MalformedWebhook(f"MessageStatus {status!r} is not a Twilio message status.")
         receipt_status = MESSAGE_STATUS_RECEIPTS[status]
-        error_code = form.get("ErrorCode") or None
+        error_code = twilio_code
         error_message = ""
         if receipt_status == ReceiptStatus.FAILED:
-            error_message = MESSAGE_ERRORS.get(str(error_code), "") or (
-                form.get("ErrorMessage") or f"Twilio reported the message {status}."
+            error_message = MESSAGE_ERRORS.get(twilio_code or "", "") or (
+                twilio_message or f"Twilio reported the message {status}."
             )
-            error_code = error_code or status
+            error_code = twilio_code or status
         record_callback(
             notification_id, sid, receipt_status, error_code=error_code, error_message=error_message
         )
@@ -159,18 +212,15 @@ class MessageStatusView(TwilioWebhookView):
 class CallStatusView(TwilioWebhookView):
     """``twilio/call-status/``: progress of spoken notifications and click-to-calls."""
 
-    def handle(self, form: Any, query: Any) -> HttpResponse:
-        sid = required(form, "CallSid")
-        status = required(form, "CallStatus")
-        if status not in CALL_PROGRESS and status not in CALL_STATUS_RECEIPTS:
-            raise MalformedWebhook(f"CallStatus {status!r} is not a Twilio call status.")
-        duration = form.get("CallDuration")
-        if duration is not None and not str(duration).isdigit():
-            raise MalformedWebhook(f"CallDuration {duration!r} is not a number of seconds.")
-        call_log_id = query_uuid(query, "call")
-        notification_id = query_uuid(query, "n")
+    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+        sid = CALL_SID.require(form)
+        status = CALL_STATUS.require(form)
+        duration = CALL_DURATION.read(form)
+        answered_by = ANSWERED_BY.read(form)
+        call_log_id = CALL_LOG.read(query)
+        notification_id = NOTIFICATION.read(query)
         if call_log_id is not None:
-            self.record_call_log(call_log_id, status, form)
+            self.record_call_log(call_log_id, status, duration, answered_by)
         elif status in CALL_STATUS_RECEIPTS:
             receipt_status = CALL_STATUS_RECEIPTS[status]
             failed = receipt_status == ReceiptStatus.FAILED
@@ -184,8 +234,10 @@ class CallStatusView(TwilioWebhookView):
         return HttpResponse(status=200)
 
     @staticmethod
-    def record_call_log(call_log_id: uuid.UUID, status: str, form: Any) -> None:
-        if answered_by_machine(form):
+    def record_call_log(
+        call_log_id: uuid.UUID, status: str, duration: int | None, answered_by: str | None
+    ) -> None:
+        if answered_by_machine(answered_by):
             outcome = CallOutcome.VOICEMAIL
         elif status == "completed":
             outcome = CallOutcome.CONNECTED
@@ -201,9 +253,8 @@ class CallStatusView(TwilioWebhookView):
             if outcome and not call_log.outcome:
                 call_log.outcome = outcome
                 changed.append("outcome")
-            duration = form.get("CallDuration")
             if duration is not None and call_log.duration_seconds is None:
-                call_log.duration_seconds = int(duration)
+                call_log.duration_seconds = duration
                 changed.append("duration_seconds")
             reason = CALL_FAILURE_REASONS.get(status) if status in ("failed", "canceled") else None
             if reason and reason not in call_log.notes:
@@ -214,23 +265,41 @@ class CallStatusView(TwilioWebhookView):
                 call_status_recorded.send(sender=CallLog, call_log=call_log, call_status=status)
 
 
+def call_is_over(call_log: CallLog) -> bool:
+    """Whether a click-to-call can no longer be waiting for its answer URL.
+
+    Its outcome or duration is known (the call-status webhook recorded its end), or it
+    was dialled longer than :data:`CALL_ANSWER_WINDOW` ago.
+    """
+    return (
+        bool(call_log.outcome)
+        or call_log.duration_seconds is not None
+        or call_log.called_at < timezone.now() - CALL_ANSWER_WINDOW
+    )
+
+
 class CallAnswerView(TwilioWebhookView):
     """``twilio/call-answer/``: TwiML for an answered click-to-call.
 
     A person answered: bridge the staff caller's phone. A machine answered: hang up, so
-    staff are not connected to a voicemail greeting.
+    staff are not connected to a voicemail greeting. A request for a call that is over
+    (:func:`call_is_over`) is a replay: hang up, never dial the staff phone.
     """
 
-    def handle(self, form: Any, query: Any) -> HttpResponse:
-        required(form, "CallSid")
-        call_log_id = query_uuid(query, "call")
+    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+        CALL_SID.require(form)
+        answered_by = ANSWERED_BY.read(form)
+        call_log_id = CALL_LOG.read(query)
         backend = get_backend(Channel.CALL)
         call_log = (
             CallLog.objects.select_related("caller").filter(pk=call_log_id).first()
             if call_log_id
             else None
         )
-        if call_log is None or answered_by_machine(form):
+        if call_log is None or answered_by_machine(answered_by):
+            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
+        if call_is_over(call_log):
+            logger.warning("Answer request for call log %s after the call was over", call_log.pk)
             return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
         try:
             phone = normalise_phone(str(resolve_address(call_log.caller, Channel.CALL) or ""))
