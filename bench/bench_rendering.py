@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import harness
 
@@ -62,8 +61,9 @@ def main() -> None:
         ),
     }
     context = {
-        "recipient": SimpleNamespace(first_name="Siobhan"),
-        "survey": SimpleNamespace(scheduled_for=datetime(2026, 12, 2, 10, 0, tzinfo=UTC)),
+        # What notify() hands a template: plain data (recipient_context(), model_to_plain()).
+        "recipient": {"first_name": "Siobhan"},
+        "survey": {"scheduled_for": datetime(2026, 12, 2, 10, 0, tzinfo=UTC)},
         "charger": "Zappi 2",
         "address": "12 Otley Road, Leeds",
         "day": "Tuesday 2 December",

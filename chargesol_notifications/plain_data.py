@@ -436,7 +436,7 @@ def recipient_context(user: Any) -> PlainMapping:
         if not hasattr(user, attribute):
             continue
         value = getattr(user, attribute)
-        if callable(value):
+        if callable(value) and not isinstance(value, models.Manager):
             value = value()
         if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
             raise ImproperlyConfigured(

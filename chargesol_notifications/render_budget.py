@@ -157,9 +157,7 @@ class RenderBudget:
             self.fail(self.exceeded)
         self.steps += 1
         if self.steps > self.limits.max_steps:
-            self.fail(
-                f"it runs more than {self.limits.max_steps:,} loop iterations and branches"
-            )
+            self.fail(f"it runs more than {self.limits.max_steps:,} loop iterations and branches")
 
     def produce(self, text: str) -> None:
         self.produced += len(text)
@@ -177,9 +175,7 @@ class RenderBudget:
             )
         self.filter_work += size
         if self.filter_work > self.limits.max_filter_work:
-            self.fail(
-                f"its filters process more than {self.limits.max_filter_work:,} characters"
-            )
+            self.fail(f"its filters process more than {self.limits.max_filter_work:,} characters")
 
     def finish(self, output: str) -> None:
         if self.exceeded:
@@ -369,10 +365,11 @@ _NUMBERS = re.compile(r"\d+")
 
 
 def _argument_bound(func: Callable[..., Any], limits: RenderLimits) -> int | None:
-    original = getattr(func, "__wrapped__", func)
-    if original in _WIDTH_FILTERS:
+    # ``func`` is the registered filter, or the metered copy of it that wraps it.
+    registered = func.__wrapped__ if getattr(func, "_metered", False) else func  # type: ignore[attr-defined]
+    if registered in _WIDTH_FILTERS:
         return limits.max_width
-    if original in _LENGTH_FILTERS:
+    if registered in _LENGTH_FILTERS:
         return limits.max_truncate
     return None
 
@@ -382,8 +379,7 @@ def _check_argument(name: str, value: Any, bound: int) -> None:
     for digits in _NUMBERS.findall(str(value)):
         if len(digits) > len(str(bound)) or int(digits) > bound:
             raise TemplateBudgetError(
-                f"The {name} filter's argument {str(value)[:20]!r} is over the limit of "
-                f"{bound:,}."
+                f"The {name} filter's argument {str(value)[:20]!r} is over the limit of {bound:,}."
             )
 
 
@@ -414,4 +410,5 @@ def _metered_filter(func: Callable[..., Any]) -> Callable[..., Any]:
         budget.filter_value(name, result, taken_in=False)
         return result
 
+    metered._metered = True  # type: ignore[attr-defined]
     return metered

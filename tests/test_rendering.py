@@ -14,6 +14,7 @@ from chargesol_notifications.rendering import (
     compile_source,
     compile_template,
     get_engine,
+    placeholder_values_from_text,
     render_message,
     validate_template,
 )
@@ -62,9 +63,7 @@ def _fresh_compile_cache():
 class TestPlainText:
     def test_obrien_and_sons_renders_as_written(self):
         body = "Hi {{ recipient.first_name }}, O'Brien & Sons will call."
-        assert render_body(body, {"recipient": PERSON}) == (
-            "Hi Siobhán, O'Brien & Sons will call."
-        )
+        assert render_body(body, {"recipient": PERSON}) == ("Hi Siobhán, O'Brien & Sons will call.")
 
     def test_context_values_are_not_escaped(self):
         value = "<b>Tom & \"Jerry\"</b> 'quoted'"
@@ -362,3 +361,56 @@ class TestFullClean:
 
     def test_valid(self):
         NotificationTemplateFactory.build().full_clean()
+
+
+class TestPlaceholderValuesFromText:
+    """Content variables read back from a stored body, in linear time (bench:
+    bench/bench_whatsapp_variables.py); these tests assert results, not times."""
+
+    @staticmethod
+    def values(source: str, text: str) -> list[str] | None:
+        return placeholder_values_from_text(source, text, label="t")
+
+    def test_values_are_read_back(self):
+        source = "Hi {{ recipient.first_name }}, see you {{ day }} at {{ time }}."
+        text = "Hi Siobhán, see you Friday, 5 Dec at 10:00."
+        assert self.values(source, text) == ["Siobhán", "Friday, 5 Dec", "10:00"]
+
+    def test_fifty_placeholders(self):
+        source = " ".join(f"{{{{ v{i} }}}}" for i in range(50)) + "."
+        fitting = " ".join(f"value{i}" for i in range(50)) + "."
+        assert self.values(source, fitting) == [f"value{i}" for i in range(50)]
+
+    @pytest.mark.parametrize(
+        "tail", ["!", ". ", "", ".x", "v49."], ids=["other", "space", "cut", "extra", "more"]
+    )
+    def test_fifty_placeholders_with_a_mismatching_tail(self, tail):
+        source = " ".join(f"{{{{ v{i} }}}}" for i in range(50)) + "."
+        # The values contain the separator, so the body splits in many ways.
+        assert self.values(source, " ".join(f"v {i}" for i in range(50)) + tail) is None
+
+    def test_a_text_that_fits_in_two_ways_is_not_guessed(self):
+        source = "Hi {{ a }}, see you {{ b }}."
+        assert self.values(source, "Hi Ann, see you Fri, see you soon.") is None
+
+    @pytest.mark.parametrize(
+        ("source", "text", "expected"),
+        [
+            ("{{ a }}", "anything at all", ["anything at all"]),
+            ("Hello", "Hello", []),
+            ("Hello", "Hello!", None),
+            ("x{{ a }}", "y1", None),
+            ("{{ a }}.", "1", None),
+            ("{{ a }} {{ b }}", "1 2", ["1", "2"]),
+            ("{{ a }}{{ b }}", "", ["", ""]),
+            ("{{ a }}{{ b }}", "12", None),
+            ("[{{ a }}]", "[]", [""]),
+            ("{{ a }}-{{ b }}", "--", None),
+        ],
+    )
+    def test_edges(self, source, text, expected):
+        assert self.values(source, text) == expected
+
+    def test_tags_are_refused(self):
+        with pytest.raises(TemplateRenderError, match="no tags"):
+            self.values("{% if a %}x{% endif %}", "x")
