@@ -219,15 +219,16 @@ class _Converter:
             digits = len(value.as_tuple().digits)
             if digits > self.limits.max_digits or abs(value.adjusted()) > self.limits.max_digits:
                 raise InvalidContextError(
-                    f"The context value {path!r} is a Decimal of more than {self.limits.max_digits} "
-                    "digits or with an exponent beyond that."
+                    f"The context value {path!r} is a Decimal of more than "
+                    f"{self.limits.max_digits} digits or with an exponent beyond that."
                 )
         return value
 
     def count(self, size: int, path: str) -> None:
         if size > self.limits.max_items:
             raise InvalidContextError(
-                f"The context value {path!r} holds {size:,} items; at most {self.limits.max_items:,}."
+                f"The context value {path!r} holds {size:,} items; "
+                f"at most {self.limits.max_items:,}."
             )
         self.total_items += size
         if self.total_items > self.limits.max_total_items:
@@ -239,7 +240,8 @@ class _Converter:
     def depth_check(self, path: str, depth: int) -> None:
         if depth >= self.limits.max_depth:
             raise InvalidContextError(
-                f"The context value {path!r} is nested more than {self.limits.max_depth} levels deep."
+                f"The context value {path!r} is nested more than "
+                f"{self.limits.max_depth} levels deep."
             )
 
     def container(self, value: Mapping[Any, Any], path: str, depth: int) -> PlainMapping:
