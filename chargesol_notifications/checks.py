@@ -39,6 +39,8 @@ def check_settings(
     messages += _check_callable("RECIPIENT_RESOLVER")
     messages += _check_callable("PUSH_TOKEN_RESOLVER")
     messages += _check_task_backend()
+    messages += _check_recipient_context()
+    messages += _check_render_limits()
     return messages
 
 
@@ -181,4 +183,42 @@ def _check_task_backend() -> list[checks.CheckMessage]:
                 id=f"{TAG}.I007",
             )
         ]
+    return []
+
+
+def _check_recipient_context() -> list[checks.CheckMessage]:
+    """RECIPIENT_CONTEXT may list plain, non-sensitive user attributes only."""
+    from .plain_data import recipient_context_attributes, refused_attribute
+
+    configured = get_setting("RECIPIENT_CONTEXT")
+    setting = f"{SETTING_NAME}['RECIPIENT_CONTEXT']"
+    if configured is not None and (
+        isinstance(configured, str) or not isinstance(configured, dict | list | tuple)
+    ):
+        return [
+            checks.Error(
+                f"{setting} must be a dict of template keys to user attributes, or a list "
+                "of attribute names.",
+                id=f"{TAG}.E009",
+            )
+        ]
+    return [
+        checks.Error(
+            f"{setting} may not list {name!r}: {reason}.",
+            hint="Templates are edited by staff; give them names, email and phone only.",
+            id=f"{TAG}.E009",
+        )
+        for key, attribute in recipient_context_attributes().items()
+        for name in dict.fromkeys((key, attribute))
+        if (reason := refused_attribute(name))
+    ]
+
+
+def _check_render_limits() -> list[checks.CheckMessage]:
+    from .render_budget import render_limits
+
+    try:
+        render_limits()
+    except (ImproperlyConfigured, TypeError, AttributeError) as exc:
+        return [checks.Error(f"{SETTING_NAME}['RENDER_LIMITS']: {exc}", id=f"{TAG}.E010")]
     return []

@@ -36,6 +36,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.template import Template, TemplateSyntaxError, defaultfilters
 from django.template.base import FilterExpression, Lexer, Node, NodeList, TokenType
 from django.template.smartif import TokenBase
@@ -109,23 +110,35 @@ _SETTING_KEYS = {
 
 
 def render_limits() -> RenderLimits:
-    """The defaults with the project's ``RENDER_LIMITS`` applied."""
+    """The defaults with the project's ``RENDER_LIMITS`` applied; bad values raise
+    ``ImproperlyConfigured`` naming the key (system check E010 reports them too)."""
+    setting = f"{SETTING_NAME}['RENDER_LIMITS']"
     configured = get_setting("RENDER_LIMITS") or {}
+    if not isinstance(configured, Mapping):
+        raise ImproperlyConfigured(f"{setting} must be a dict of limit names to numbers.")
     defaults = RenderLimits()
     changes: dict[str, Any] = {}
     for key, value in configured.items():
         if key not in _SETTING_KEYS:
-            from django.core.exceptions import ImproperlyConfigured
-
             raise ImproperlyConfigured(
-                f"{SETTING_NAME}['RENDER_LIMITS'][{key!r}] is not a limit; choose from "
-                f"{', '.join(_SETTING_KEYS)}."
+                f"{setting}[{key!r}] is not a limit; choose from {', '.join(_SETTING_KEYS)}."
             )
         name = _SETTING_KEYS[key]
         if name == "max_length":
+            if not isinstance(value, Mapping):
+                raise ImproperlyConfigured(f"{setting}['MAX_LENGTH'] must map channels to numbers.")
+            for channel, length in value.items():
+                _positive(f"{setting}['MAX_LENGTH'][{channel!r}]", length)
             value = {**defaults.max_length, **value}
+        else:
+            _positive(f"{setting}[{key!r}]", value)
         changes[name] = value
     return replace(defaults, **changes)
+
+
+def _positive(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"{where} must be a whole number of 1 or more, not {value!r}.")
 
 
 class TemplateBudgetError(TemplateSyntaxError):

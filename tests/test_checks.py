@@ -91,3 +91,44 @@ def test_checks_run_through_manage_py_check(configure):
 def test_a_setting_that_is_not_a_dict_is_reported_not_raised(settings):
     settings.CHARGESOL_NOTIFICATIONS = ["sms"]
     assert ids(check_settings() + check_channels()) == ["chargesol_notifications.E001"]
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        (["first_name", "password"], ["'password'"]),
+        ({"name": "get_full_name", "admin": "is_superuser"}, ["'is_superuser'"]),
+        (["groups", "api_key", "_state"], ["'groups'", "'api_key'", "'_state'"]),
+        ("first_name", ["must be a dict"]),
+    ],
+)
+def test_recipient_context_that_lists_sensitive_attributes(configure, value, names):
+    configure(RECIPIENT_CONTEXT=value)
+    messages = [m for m in check_settings() if m.level >= checks.ERROR]
+    assert set(ids(messages)) == {"chargesol_notifications.E009"}
+    for name in names:
+        assert any(name in m.msg for m in messages)
+    assert all("CHARGESOL_NOTIFICATIONS['RECIPIENT_CONTEXT']" in m.msg for m in messages)
+
+
+def test_recipient_context_of_plain_attributes_passes(configure):
+    configure(RECIPIENT_CONTEXT={"name": "get_short_name", "login": "username"})
+    assert [m for m in check_settings() if m.level >= checks.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"MAX_LOOPS": 5}, "['MAX_LOOPS'] is not a limit"),
+        ({"MAX_STEPS": "many"}, "['MAX_STEPS'] must be a whole number"),
+        ({"MAX_STEPS": 0}, "['MAX_STEPS'] must be a whole number"),
+        ({"MAX_LENGTH": {"sms": -1}}, "['MAX_LENGTH']['sms'] must be a whole number"),
+        ({"MAX_LENGTH": 160}, "must map channels"),
+        ([1], "must be a dict"),
+    ],
+)
+def test_render_limits_that_are_not_limits(configure, value, text):
+    configure(RENDER_LIMITS=value)
+    (message,) = [m for m in check_settings() if m.level >= checks.ERROR]
+    assert message.id == "chargesol_notifications.E010"
+    assert text in message.msg
