@@ -220,5 +220,5 @@ def _check_render_limits() -> list[checks.CheckMessage]:
     try:
         render_limits()
     except (ImproperlyConfigured, TypeError, AttributeError) as exc:
-        return [checks.Error(f"{SETTING_NAME}['RENDER_LIMITS']: {exc}", id=f"{TAG}.E010")]
+        return [checks.Error(str(exc), id=f"{TAG}.E010")]
     return []
