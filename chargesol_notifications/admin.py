@@ -2,6 +2,11 @@
 
 Users are picked with ``raw_id_fields`` (never a ``<select>`` of every user) and every
 changelist joins what its columns show, so a page costs a fixed number of queries.
+
+Notifications, receipts and call logs are the audit trail of what was said to customers:
+nobody deletes them in the admin, superusers included. Rows leave those tables only
+through the retention command or with their user (notifications and their receipts
+cascade; a user who made calls is protected by their call logs).
 """
 
 from __future__ import annotations
@@ -35,6 +40,33 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class NotDeletedInOwnAdminMixin:
+    """Rows nobody deletes in their own admin pages, that still go with their user.
+
+    Deleting a user in the user admin cascades to their notifications and receipts, and
+    Django's confirmation page asks the admin of every model the deletion reaches for
+    delete permission; refusing it outright there would make users undeletable. So the
+    refusal is for requests to this admin's own views (delete view, "delete selected",
+    the change page's delete link); a deletion started elsewhere gets the usual check of
+    the model's delete permission. A request that does not say which view it is for is
+    refused.
+    """
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        match = getattr(request, "resolver_match", None)
+        started_elsewhere = (
+            match is not None and getattr(match.func, "model_admin", self) is not self
+        )
+        return started_elsewhere and super().has_delete_permission(request, obj)
+
+
+class NeverDeletedAdminMixin:
+    """Rows nobody deletes in the admin, and that no deletion in the admin reaches."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class DeliveryReceiptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryReceipt
     extra = 0
@@ -53,7 +85,7 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Notifications are written by notify() and moved on by gateways, never by hand."""
 
     list_display = (
@@ -86,7 +118,9 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CallLogAdmin(NeverDeletedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Call logs hold their caller (``on_delete=PROTECT``), so no cascade reaches them."""
+
     list_display = (
         "called_at",
         "caller",
@@ -106,7 +140,7 @@ class CallLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DeliveryReceipt)
-class DeliveryReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryReceiptAdmin(NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "notification",

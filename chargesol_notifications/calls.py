@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from .arguments import check_call_arguments
 from .backends import get_backend
 from .backends.base import BaseChannelBackend, OutgoingCall
 from .choices import CallOutcome, CallType, Channel
@@ -33,19 +34,23 @@ def log_call(
     notes: str = "",
 ) -> CallLog:
     """Record a call made by hand. Bad arguments raise and write nothing."""
+    check_call_arguments(
+        caller=caller,
+        callee_phone=callee_phone,
+        call_type=call_type,
+        context_type=context_type,
+        context_id=context_id,
+        notes=notes,
+        outcome=outcome,
+        duration_seconds=duration_seconds,
+    )
     fields = check_call(caller, callee_phone, call_type, context_type, context_id)
     if outcome and outcome not in CallOutcome.values:
         raise InvalidCallError(
             f"Unknown outcome {outcome!r}; choose from {', '.join(CallOutcome.values)}."
         )
-    if duration_seconds is not None and (
-        isinstance(duration_seconds, bool)
-        or not isinstance(duration_seconds, int)
-        or duration_seconds < 0
-    ):
-        raise InvalidCallError("duration_seconds must be a whole number of seconds, 0 or more.")
     return CallLog.objects.create(
-        **fields, outcome=outcome, duration_seconds=duration_seconds, notes=notes or ""
+        **fields, outcome=outcome or "", duration_seconds=duration_seconds, notes=str(notes or "")
     )
 
 
@@ -64,6 +69,14 @@ def place_call(
     commits (so the call-status webhook always finds the row), and its outcome and
     duration arrive through that webhook. A call the gateway refuses is noted on the log.
     """
+    check_call_arguments(
+        caller=caller,
+        callee_phone=callee_phone,
+        call_type=call_type,
+        context_type=context_type,
+        context_id=context_id,
+        notes=notes,
+    )
     fields = check_call(caller, callee_phone, call_type, context_type, context_id)
     caller_phone = resolve_address(caller, Channel.CALL)
     if not isinstance(caller_phone, str):
@@ -77,7 +90,7 @@ def place_call(
         raise ImproperlyConfigured(
             f"{type(backend).__name__}, the backend of the call channel, cannot place calls."
         )
-    call_log = CallLog.objects.create(**fields, notes=notes or "")
+    call_log = CallLog.objects.create(**fields, notes=str(notes or ""))
     call = OutgoingCall(call_log_id=call_log.pk, to=call_log.callee_phone, connect_to=connect_to)
 
     def dial() -> None:
@@ -106,9 +119,8 @@ def check_call(
     context_type: str,
     context_id: uuid.UUID | str,
 ) -> dict[str, Any]:
-    if getattr(caller, "pk", None) is None:
-        raise InvalidCallError("The caller must be a saved user.")
-    if not isinstance(callee_phone, str) or not callee_phone.startswith("+"):
+    """The values of a call's fields (their types are check_call_arguments()'s)."""
+    if not callee_phone.startswith("+"):
         raise InvalidCallError(
             f"callee_phone {callee_phone!r} is not in E.164 form (+ and country code)."
         )

@@ -10,6 +10,7 @@ lead code.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,17 @@ from .exceptions import InvalidPhoneNumberError
 Address = str | list[str]
 
 PHONE_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.CALL})
+
+#: Besides digits and spaces, what a written phone number may hold: "+", brackets, dots,
+#: slashes and dashes (ASCII, Unicode and full-width). Anything else (a letter, "#", ",",
+#: ";", "*", a control character) is refused rather than guessed at: phonenumbers reads
+#: letters as keypad digits ("FLOWERS") and "x", "ext.", "#", ",", ";" as the start of an
+#: extension, and neither can be dialled or texted as one E.164 number.
+PHONE_PUNCTUATION = frozenset(
+    "+()./-"
+    "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"  # hyphens, dashes, minus
+    "\uff0b\uff08\uff09\uff0e\uff0f\uff0d"  # full-width + ( ) . / -
+)
 
 
 def default_resolver(user: Any, channel: str) -> Address | None:
@@ -54,13 +66,27 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
 
     ``region`` (default: the ``DEFAULT_REGION`` setting) lets national-format numbers such
     as ``07700 900123`` be read; without it only ``+country`` numbers are accepted.
+    Letters (``+44 7700 FLOWERS``) and extensions (``ext. 5``, ``x5``, ``;ext=5``) are
+    refused: only digits, spaces and ``+ ( ) . / -`` make up a number here.
     """
+    if not isinstance(raw, str):
+        raise InvalidPhoneNumberError(f"A phone number must be a string, not {type(raw).__name__}.")
     if region is None:
         region = get_setting("DEFAULT_REGION")
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumberError(f"{raw!r} is not a phone number: {exc}") from exc
+    if parsed.extension:
+        raise InvalidPhoneNumberError(
+            f"{raw!r} has an extension ({parsed.extension}); give the number alone"
+        )
+    stray = next((ch for ch in raw if not is_phone_character(ch)), None)
+    if stray is not None:
+        what = "letters" if stray.isalpha() else f"{stray!r}"
+        raise InvalidPhoneNumberError(
+            f"{raw!r} has {what}; a phone number is digits, spaces and + ( ) . / - only"
+        )
     # "Possible" (a known country code and a length that country uses), not "valid":
     # phonenumbers' validity tables reject reserved ranges such as Ofcom's drama numbers
     # (+44 7700 900xxx) and Twilio's test numbers, which ChargeSol uses in demos and
@@ -68,6 +94,16 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(parsed) or not raw.strip():
         raise InvalidPhoneNumberError(f"{raw!r} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone_character(character: str) -> bool:
+    """Whether ``character`` may appear in a written phone number (see PHONE_PUNCTUATION)."""
+    return (
+        character.isdecimal()
+        or character in PHONE_PUNCTUATION
+        # Spaces of every width (no-break, thin, ideographic), not tabs or line breaks.
+        or unicodedata.category(character) == "Zs"
+    )
 
 
 def _as_callable(value: str | Callable[..., Any] | None) -> Callable[..., Any] | None:

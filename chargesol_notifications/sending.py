@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from .arguments import check_message_arguments, check_recipients_and_key, check_storable
 from .backends import get_backend
 from .choices import Channel, ContextType, NotificationStatus, TemplateChannel
 from .delivery import enqueue_delivery
@@ -102,7 +103,8 @@ def notify_many(
     recipients (beyond the database driver's limit on parameters per statement).
     """
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
-    built = [build_notification(user, spec, idempotency_key) for user in recipients]
+    users = check_recipients_and_key(recipients, idempotency_key)
+    built = [build_notification(user, spec, idempotency_key) for user in users]
     if not built:
         return []
     notifications = [notification for notification, _extra in built]
@@ -126,6 +128,7 @@ def check_request(
     context_id: uuid.UUID | str | None,
 ) -> MessageSpec:
     """Validate the arguments shared by every recipient; load the template (one query)."""
+    check_message_arguments(channel, template, context, subject, body, context_type, context_id)
     if channel not in Channel.values:
         raise UnknownChannelError(
             f"Unknown channel {channel!r}; choose from {', '.join(Channel.values)}."
@@ -143,13 +146,12 @@ def check_request(
         raise InvalidMessageError("A template brings its own subject; do not pass subject.")
     if subject and channel != Channel.EMAIL:
         raise InvalidMessageError(f"Only email has a subject; {channel} messages do not.")
-    if context is not None and not isinstance(context, Mapping):
-        raise InvalidMessageError("context must be a mapping.")
     return MessageSpec(
         channel=channel,
         template=load_template(template, channel) if template is not None else None,
-        subject=subject or "",
-        body=body or "",
+        # str(): a lazy translation (gettext_lazy) is text too, stored as it reads now.
+        subject=str(subject or ""),
+        body=str(body or ""),
         context=context or {},
         context_type=context_type,
         context_id=check_context_id(context_id),
@@ -188,15 +190,17 @@ def check_context_id(context_id: uuid.UUID | str | None) -> uuid.UUID | None:
 def build_notification(
     recipient: Any, spec: MessageSpec, idempotency_key: str | None
 ) -> tuple[Notification, dict[str, Any] | None]:
-    """Render for one recipient; build the (unsaved) row and what the backend keeps."""
-    if getattr(recipient, "pk", None) is None:
-        raise InvalidMessageError("The recipient must be a saved user.")
+    """Render for one recipient (checked by notify_many()); build the (unsaved) row and
+    what the backend keeps."""
     subject, body, extra = spec.subject, spec.body, None
     if spec.template is not None:
         context = {**spec.context, "recipient": recipient}
         rendered = render_message(spec.template, context)
         subject, body = rendered.subject, rendered.body
         extra = backend_extra(spec, context)
+    # Also what a template made of its text and context: all of it is stored.
+    check_storable("The message subject", subject, InvalidMessageError)
+    check_storable("The message body", body, InvalidMessageError)
     if spec.channel == Channel.EMAIL and not subject.strip():
         raise InvalidMessageError("An email needs a subject.")
     if len(subject) > SUBJECT_MAX_LENGTH:
