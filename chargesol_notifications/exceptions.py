@@ -37,6 +37,10 @@ class InvalidMessageError(NotificationError):
     """The arguments do not describe one message (body and template both, neither, ...)."""
 
 
+class InvalidContextError(InvalidMessageError):
+    """A template context value that is not plain data, or is larger than allowed."""
+
+
 class TemplateRenderError(NotificationError):
     """A template failed to compile or render, or uses a placeholder the context lacks."""
 

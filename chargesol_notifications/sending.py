@@ -28,6 +28,7 @@ from .exceptions import (
     UnknownChannelError,
 )
 from .models import Notification, NotificationTemplate
+from .plain_data import PlainMapping, plain_context, recipient_context, with_values
 from .rendering import render_message
 from .signals import notification_queued
 
@@ -45,7 +46,8 @@ class MessageSpec:
     template: NotificationTemplate | None
     subject: str
     body: str
-    context: Mapping[str, Any]
+    #: The caller's context as plain data: what every template render sees.
+    context: PlainMapping
     context_type: str
     context_id: uuid.UUID | None
 
@@ -152,7 +154,7 @@ def check_request(
         # str(): a lazy translation (gettext_lazy) is text too, stored as it reads now.
         subject=str(subject or ""),
         body=str(body or ""),
-        context=context or {},
+        context=plain_context(context or {}),
         context_type=context_type,
         context_id=check_context_id(context_id),
     )
@@ -194,7 +196,7 @@ def build_notification(
     what the backend keeps."""
     subject, body, extra = spec.subject, spec.body, None
     if spec.template is not None:
-        context = {**spec.context, "recipient": recipient}
+        context = with_values(spec.context, recipient=recipient_context(recipient))
         rendered = render_message(spec.template, context)
         subject, body = rendered.subject, rendered.body
         extra = backend_extra(spec, context)
