@@ -13,10 +13,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from chargesol_notifications import notify
 from chargesol_notifications.exceptions import NotificationError, TemplateRenderError
 from chargesol_notifications.models import Notification, NotificationTemplate
+from chargesol_notifications.rendering import render_text
 from tests.factories import UserFactory
 from tests.testapp.models import Lead, Survey
 
@@ -237,7 +239,13 @@ def test_memory_and_cpu_blow_ups_stop_at_the_budget(victim, body, reason):
 )
 def test_deep_recursion_and_unsafe_filters_are_refused_at_save_and_send(victim, body, reason):
     assert reason in str(refused_at_save(body))
-    assert reason in refused_at_send(victim, body, {"x": "a", "a": 1, "b": [1]})
+    context = {"x": "a", "a": 1, "b": [1]}
+    if "\x00" in body and connection.vendor == "postgresql":
+        # PostgreSQL cannot store the NUL at all; the render refuses it all the same.
+        with pytest.raises(TemplateRenderError, match=reason):
+            render_text(body, context, label="attack")
+        return
+    assert reason in refused_at_send(victim, body, context)
 
 
 @pytest.mark.parametrize(
