@@ -6,14 +6,13 @@ import logging
 import uuid
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from .arguments import check_call_arguments
 from .backends import get_backend
 from .backends.base import BaseChannelBackend, OutgoingCall
 from .choices import CallOutcome, CallType, Channel
-from .exceptions import DeliveryError, InvalidCallError, InvalidPhoneNumberError
+from .exceptions import ConfigurationError, DeliveryError, InvalidCallError, InvalidPhoneNumberError
 from .models import CallLog
 from .recipients import normalise_phone, resolve_address
 
@@ -87,7 +86,7 @@ def place_call(
         raise InvalidCallError(f"The caller's phone: {exc}") from exc
     backend = get_backend(Channel.CALL)
     if type(backend).start_call is BaseChannelBackend.start_call:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{type(backend).__name__}, the backend of the call channel, cannot place calls."
         )
     call_log = CallLog.objects.create(**fields, notes=str(notes or ""))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+
+from .exceptions import ConfigurationError
 
 SETTING_NAME = "CHARGESOL_NOTIFICATIONS"
 
@@ -51,7 +52,7 @@ def get_setting(key: str) -> Any:
         raise KeyError(f"{key!r} is not a {SETTING_NAME} key")
     project = getattr(settings, SETTING_NAME, None) or {}
     if not isinstance(project, dict):
-        raise ImproperlyConfigured(f"settings.{SETTING_NAME} must be a dict.")
+        raise ConfigurationError(f"settings.{SETTING_NAME} must be a dict.")
     return project.get(key, DEFAULTS[key])
 
 

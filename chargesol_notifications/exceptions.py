@@ -1,20 +1,38 @@
-"""Errors raised by chargesol_notifications.
+r"""Every exception chargesol_notifications raises, in one place.
 
-Runtime errors derive from :class:`NotificationError`, which is also a ``ValueError`` so
-that calling code can catch either. Configuration problems raise Django's
-``ImproperlyConfigured`` instead and deliberately stay outside this tree: a broad
-``except NotificationError`` in lead code must never hide a broken deployment.
+Three families, kept apart on purpose:
+
+* :class:`NotificationError` (also a ``ValueError``): something is wrong with the
+  *caller's arguments* to ``notify()``, ``notify_many()``, ``log_call()`` or
+  ``place_call()``. Raised before anything is written; lead code may catch it.
+* Runtime errors that are nobody's argument: :class:`DeliveryError` (a gateway refused a
+  message or did not answer) and :class:`WebhookError` (a request to a webhook that is
+  not signed, or not readable). They are not ``ValueError``\ s; the webhook ones are also
+  Django's ``SuspiciousOperation``, so Django answers them with 400 wherever they escape.
+* :class:`ConfigurationError`, an ``ImproperlyConfigured``: a broken deployment. It is in
+  neither runtime family, so a broad ``except NotificationError`` in lead code, or a
+  backend's ``fail_silently``, can never hide it.
+
+The template engine's own errors (:class:`ForbiddenTemplateSyntaxError`,
+:class:`TemplateBudgetError`) are ``TemplateSyntaxError``\ s, as Django's parser needs;
+callers see them as :class:`TemplateRenderError` or as a ``ValidationError`` on the
+template's field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.template import TemplateSyntaxError
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """A setting of ``CHARGESOL_NOTIFICATIONS`` (or one it names) that cannot work."""
 
 
 class NotificationError(ValueError):
-    """Base of every runtime error of this app."""
+    """The caller's arguments cannot describe a notification or a call."""
 
 
 class UnknownChannelError(NotificationError):
@@ -53,7 +71,7 @@ class InvalidCallError(NotificationError):
     """Arguments of log_call() or place_call() that cannot describe a call."""
 
 
-class DeliveryError(NotificationError):
+class DeliveryError(Exception):
     """A backend could not deliver a message.
 
     Carries what staff need to see in the receipt: the gateway's ``code`` and
@@ -91,5 +109,36 @@ class MessageTooLongError(PermanentDeliveryError):
     """The rendered body is longer than the channel accepts."""
 
 
-class WebhookValidationError(NotificationError, SuspiciousOperation):
+class WebhookError(SuspiciousOperation):
+    """A request to a webhook that cannot be taken as it is."""
+
+
+class WebhookValidationError(WebhookError):
     """A webhook request whose signature does not check out (answered with 403)."""
+
+
+class MalformedWebhookError(WebhookError):
+    """A signed request that lacks what the webhook needs, or has values it cannot read
+    (answered with 400)."""
+
+
+class ForbiddenTemplateSyntaxError(TemplateSyntaxError):
+    """A tag or ``{% load %}`` library that notification templates may not use."""
+
+
+class TemplateBudgetError(TemplateSyntaxError):
+    """A template that is over its render budget before it runs (found at compile time)."""
+
+
+class RenderBudgetExceededError(Exception):
+    """Raised inside Django's renderer when a render runs over its budget; rendering
+    turns it into :class:`TemplateRenderError`."""
+
+
+class MissingPlaceholderError(Exception):
+    """Raised inside Django's renderer when a placeholder has no value; rendering turns
+    it into :class:`TemplateRenderError`."""
+
+    def __init__(self, variable: str | None) -> None:
+        super().__init__(variable)
+        self.variable = variable

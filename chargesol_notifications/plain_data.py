@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.functional import Promise
 
 from .conf import SETTING_NAME, get_setting
-from .exceptions import InvalidContextError
+from .exceptions import ConfigurationError, InvalidContextError
 
 __all__ = [
     "LIMITS",
@@ -434,14 +433,14 @@ def recipient_context(user: Any) -> PlainMapping:
     for key, attribute in recipient_context_attributes().items():
         reason = refused_attribute(attribute) or refused_attribute(key)
         if reason:
-            raise ImproperlyConfigured(f"{setting} may not list {attribute!r}: {reason}.")
+            raise ConfigurationError(f"{setting} may not list {attribute!r}: {reason}.")
         if not hasattr(user, attribute):
             continue
         value = getattr(user, attribute)
         if callable(value) and not isinstance(value, models.Manager):
             value = value()
         if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{setting}: the user's {attribute!r} is a {type(value).__qualname__}, not "
                 "plain data (text, a number, a date); list plain attributes only."
             )

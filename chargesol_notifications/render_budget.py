@@ -36,17 +36,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.template import Template, TemplateSyntaxError, defaultfilters
+from django.template import Template, defaultfilters
 from django.template.base import FilterExpression, Lexer, Node, NodeList, TokenType
 from django.template.smartif import TokenBase
 
 from .choices import TemplateChannel
 from .conf import SETTING_NAME, get_setting
+from .exceptions import ConfigurationError, RenderBudgetExceededError, TemplateBudgetError
 
 __all__ = [
     "RenderBudget",
-    "RenderBudgetExceeded",
+    "RenderBudgetExceededError",
     "RenderLimits",
     "TemplateBudgetError",
     "check_source",
@@ -111,22 +111,22 @@ _SETTING_KEYS = {
 
 def render_limits() -> RenderLimits:
     """The defaults with the project's ``RENDER_LIMITS`` applied; bad values raise
-    ``ImproperlyConfigured`` naming the key (system check E010 reports them too)."""
+    ``ConfigurationError`` naming the key (system check E010 reports them too)."""
     setting = f"{SETTING_NAME}['RENDER_LIMITS']"
     configured = get_setting("RENDER_LIMITS") or {}
     if not isinstance(configured, Mapping):
-        raise ImproperlyConfigured(f"{setting} must be a dict of limit names to numbers.")
+        raise ConfigurationError(f"{setting} must be a dict of limit names to numbers.")
     defaults = RenderLimits()
     changes: dict[str, Any] = {}
     for key, value in configured.items():
         if key not in _SETTING_KEYS:
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{setting}[{key!r}] is not a limit; choose from {', '.join(_SETTING_KEYS)}."
             )
         name = _SETTING_KEYS[key]
         if name == "max_length":
             if not isinstance(value, Mapping):
-                raise ImproperlyConfigured(f"{setting}['MAX_LENGTH'] must map channels to numbers.")
+                raise ConfigurationError(f"{setting}['MAX_LENGTH'] must map channels to numbers.")
             for channel, length in value.items():
                 _positive(f"{setting}['MAX_LENGTH'][{channel!r}]", length)
             value = {**defaults.max_length, **value}
@@ -138,19 +138,12 @@ def render_limits() -> RenderLimits:
 
 def _positive(where: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ImproperlyConfigured(f"{where} must be a whole number of 1 or more, not {value!r}.")
-
-
-class TemplateBudgetError(TemplateSyntaxError):
-    """A template that is over budget before it runs (found when it is compiled)."""
-
-
-class RenderBudgetExceeded(Exception):
-    """Raised from inside Django's renderer when a render runs over its budget."""
+        raise ConfigurationError(f"{where} must be a whole number of 1 or more, not {value!r}.")
 
 
 class RenderBudget:
-    """What one render has spent; raises :class:`RenderBudgetExceeded` past a limit."""
+    """What one render has spent; past a limit it raises
+    :class:`~chargesol_notifications.exceptions.RenderBudgetExceededError`."""
 
     def __init__(self, limits: RenderLimits, max_length: int) -> None:
         self.limits = limits
@@ -163,7 +156,7 @@ class RenderBudget:
     def fail(self, reason: str) -> None:
         if self.exceeded is None:
             self.exceeded = reason
-        raise RenderBudgetExceeded(self.exceeded)
+        raise RenderBudgetExceededError(self.exceeded)
 
     def step(self) -> None:
         if self.exceeded:

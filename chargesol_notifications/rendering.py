@@ -43,18 +43,22 @@ from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
 from .conf import SETTING_NAME
-from .exceptions import TemplateRenderError
+from .exceptions import (
+    ForbiddenTemplateSyntaxError,
+    MissingPlaceholderError,
+    RenderBudgetExceededError,
+    TemplateBudgetError,
+    TemplateRenderError,
+)
 from .plain_data import plain_context
 from .render_budget import (
     RenderBudget,
-    RenderBudgetExceeded,
-    TemplateBudgetError,
     check_source,
     meter_template,
     render_limits,
     rendering_under,
 )
-from .template_library import LOADABLE_LIBRARIES, ForbiddenTemplateSyntaxError
+from .template_library import LOADABLE_LIBRARIES
 
 if TYPE_CHECKING:
     from .models import NotificationTemplate
@@ -86,14 +90,6 @@ class RenderedMessage:
     body: str
 
 
-class _MissingPlaceholder(Exception):
-    """Raised from inside Django's renderer when a placeholder has no value."""
-
-    def __init__(self, variable: str | None) -> None:
-        super().__init__(variable)
-        self.variable = variable
-
-
 class _RaiseOnInvalid(str):
     """``string_if_invalid`` that turns Django's silent fallbacks into errors.
 
@@ -105,10 +101,10 @@ class _RaiseOnInvalid(str):
     """
 
     def __mod__(self, variable: object) -> str:
-        raise _MissingPlaceholder(str(variable))
+        raise MissingPlaceholderError(str(variable))
 
     def __str__(self) -> str:
-        raise _MissingPlaceholder(None)
+        raise MissingPlaceholderError(None)
 
 
 class _PlainTextEngine(Engine):
@@ -390,9 +386,9 @@ def _render_errors(label: str, budget: RenderBudget | None = None) -> Iterator[N
 
 
 def _explain(exc: Exception) -> str:
-    if isinstance(exc, RenderBudgetExceeded):
+    if isinstance(exc, RenderBudgetExceededError):
         return f"the template is over its render budget: {exc}."
-    if isinstance(exc, _MissingPlaceholder):
+    if isinstance(exc, MissingPlaceholderError):
         return _missing(exc)
     if isinstance(exc, VariableDoesNotExist):
         # A filter argument that does not resolve. str(exc) would print the repr of the
@@ -404,7 +400,7 @@ def _explain(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _missing(exc: _MissingPlaceholder) -> str:
+def _missing(exc: MissingPlaceholderError) -> str:
     if exc.variable is not None:
         return f"{exc.variable!r} is missing from the context."
     during = getattr(exc, "template_debug", {}).get("during", "a placeholder")

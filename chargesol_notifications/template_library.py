@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.template import Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template import Library, defaultfilters, defaulttags
 from django.template.base import Node, Parser, Token
+
+from .exceptions import ForbiddenTemplateSyntaxError
 
 register = Library()
 
@@ -120,10 +122,6 @@ LOADABLE_LIBRARIES: dict[str, tuple[str | None, str]] = {
     "humanize": ("django.contrib.humanize", "django.contrib.humanize.templatetags.humanize"),
     "tz": (None, "django.templatetags.tz"),
 }
-
-
-class ForbiddenTemplateSyntaxError(TemplateSyntaxError):
-    """A tag or ``{% load %}`` library that notification templates may not use."""
 
 
 def _refuse(tag_name: str, reason: str) -> Callable[[Parser, Token], Node]:

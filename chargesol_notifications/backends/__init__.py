@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..choices import Channel
 from ..conf import SETTING_NAME, get_setting
+from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from .base import BaseChannelBackend
@@ -32,10 +32,10 @@ def backend_config(channel: str) -> dict[str, Any]:
     """The ``{"BACKEND": ..., "OPTIONS": ...}`` dict for ``channel`` (console if unlisted)."""
     config = get_setting("CHANNELS").get(channel) or {"BACKEND": DEFAULT_BACKEND}
     if not isinstance(config, dict) or "BACKEND" not in config:
-        raise ImproperlyConfigured(f"{channel_setting_name(channel)} needs a 'BACKEND' key.")
+        raise ConfigurationError(f"{channel_setting_name(channel)} needs a 'BACKEND' key.")
     unknown = set(config) - {"BACKEND", "OPTIONS"}
     if unknown:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{channel_setting_name(channel)} has unknown keys {sorted(unknown)}; "
             "only 'BACKEND' and 'OPTIONS' are read."
         )
@@ -45,7 +45,7 @@ def backend_config(channel: str) -> dict[str, Any]:
 def load_backend(channel: str) -> BaseChannelBackend:
     """Import and build the backend configured for ``channel``."""
     if channel not in Channel.values:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{channel_setting_name(channel)}: {channel!r} is not a channel "
             f"(choose from {', '.join(Channel.values)})."
         )
@@ -53,7 +53,7 @@ def load_backend(channel: str) -> BaseChannelBackend:
     try:
         backend_class = import_string(config["BACKEND"])
     except ImportError as exc:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{channel_setting_name(channel, 'BACKEND')}: cannot import "
             f"{config['BACKEND']!r}: {exc}"
         ) from exc

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from ..choices import Channel
 from ..exceptions import (
+    ConfigurationError,
     DeliveryError,
     InvalidPhoneNumberError,
     MessageTooLongError,
@@ -127,12 +128,12 @@ class BaseChannelBackend:
         unknown = set(options) - self.option_names
         if unknown:
             accepted = ", ".join(sorted(self.option_names)) or "none"
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{channel_setting_name(channel, 'OPTIONS')}: unknown option(s) "
                 f"{', '.join(sorted(unknown))} for {type(self).__name__} (accepted: {accepted})."
             )
         if self.channels and channel not in self.channels:
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{channel_setting_name(channel, 'BACKEND')}: {type(self).__name__} cannot "
                 f"serve the {channel!r} channel (it serves {', '.join(sorted(self.channels))})."
             )
@@ -165,7 +166,7 @@ class BaseChannelBackend:
 
         Only backends of the ``call`` channel implement it.
         """
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{type(self).__name__} cannot place calls; configure a call backend for "
             "CHARGESOL_NOTIFICATIONS['CHANNELS']['call']."
         )

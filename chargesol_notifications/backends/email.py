@@ -13,13 +13,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core import mail
-from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
 from django.core.mail.message import DNS_NAME
 from django.utils.module_loading import import_string
 
 from ..choices import Channel
-from ..exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from ..exceptions import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from . import channel_setting_name
 from .base import BaseChannelBackend, OutgoingMessage
 
@@ -41,12 +45,12 @@ class EmailBackend(BaseChannelBackend):
         self.mailer: str | None = options.get("MAILER")
         self.reply_to: list[str] | None = options.get("REPLY_TO")
         if self.mailer and not hasattr(mail, "mailers"):
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{channel_setting_name(self.channel, 'OPTIONS', 'MAILER')} needs Django "
                 "6.1 or newer (MAILERS); use EMAIL_BACKEND on older versions."
             )
         if self.mailer and self.email_backend:
-            raise ImproperlyConfigured(
+            raise ConfigurationError(
                 f"{channel_setting_name(self.channel, 'OPTIONS')}: give MAILER or "
                 "EMAIL_BACKEND, not both."
             )

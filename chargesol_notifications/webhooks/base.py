@@ -3,11 +3,11 @@
 Subclasses fill in :meth:`TwilioWebhookView.handle`, which receives the POSTed form and
 the query of the signed URL. It reads every value it uses through a declared
 :class:`Param` (a name and the rule its value must follow), so a payload it cannot read
-raises :class:`MalformedWebhook` before anything is looked up or written. The base view
+raises :class:`MalformedWebhookError` before anything is looked up or written. The base view
 owns the answers:
 
 - 403 when ``X-Twilio-Signature`` does not match, before anything is read or written;
-- 400 for a :class:`MalformedWebhook` (or a body Django itself refuses to parse);
+- 400 for a :class:`MalformedWebhookError` (or a body Django itself refuses to parse);
 - 500 for anything unexpected, logged with its traceback and announced through
   ``got_request_exception`` like any unhandled error.
 
@@ -36,7 +36,7 @@ from twilio.request_validator import RequestValidator
 from ..backends import backends
 from ..choices import Channel
 from ..conf import get_setting
-from ..exceptions import NotificationError, WebhookValidationError
+from ..exceptions import MalformedWebhookError, WebhookValidationError
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
 
@@ -56,10 +56,6 @@ MALFORMED_TEXT = "Malformed webhook request."
 FAILED_TEXT = "The webhook could not be processed."
 
 
-class MalformedWebhook(NotificationError):
-    """The payload lacks what the webhook needs, or has values it cannot read (HTTP 400)."""
-
-
 def shown(value: str, limit: int = 40) -> str:
     """``value`` quoted for a log line, cut short: a hostile field can be megabytes long."""
     return repr(value[:limit] + "…") if len(value) > limit else repr(value)
@@ -69,7 +65,7 @@ def shown(value: str, limit: int = 40) -> str:
 class Param(Generic[T]):
     """One parameter of a webhook request and the rule its value must follow.
 
-    The value is refused (:class:`MalformedWebhook`, so HTTP 400) when the parameter is
+    The value is refused (:class:`MalformedWebhookError`, so HTTP 400) when the parameter is
     given more than once, contains a NUL character (PostgreSQL cannot store one), is
     longer than ``max_length`` (unless ``truncate``, which cuts it to ``max_length``),
     does not match ``pattern`` in full, is not one of ``choices``, or does not
@@ -86,34 +82,36 @@ class Param(Generic[T]):
         """The checked value of the parameter in ``data``, or ``None`` when it is absent."""
         values = data.getlist(self.name)
         if len(values) > 1:
-            raise MalformedWebhook(f"{self.name} is given {len(values)} times.")
+            raise MalformedWebhookError(f"{self.name} is given {len(values)} times.")
         value = str(values[0]) if values else ""
         if not value:
             return None
         if "\x00" in value:
-            raise MalformedWebhook(f"{self.name} contains a NUL character.")
+            raise MalformedWebhookError(f"{self.name} contains a NUL character.")
         if len(value) > self.max_length:
             if not self.truncate:
-                raise MalformedWebhook(
+                raise MalformedWebhookError(
                     f"{self.name} is {len(value)} characters long; at most "
                     f"{self.max_length} are accepted."
                 )
             value = value[: self.max_length]
         if self.pattern is not None and not self.pattern.fullmatch(value):
-            raise MalformedWebhook(f"{self.name} {shown(value)} is not in the expected form.")
+            raise MalformedWebhookError(f"{self.name} {shown(value)} is not in the expected form.")
         if self.choices is not None and value not in self.choices:
-            raise MalformedWebhook(f"{self.name} {shown(value)} is not one of the known values.")
+            raise MalformedWebhookError(
+                f"{self.name} {shown(value)} is not one of the known values."
+            )
         return self.convert(value)
 
     def require(self, data: QueryDict) -> T:
         """Like :meth:`read`, but an absent or empty parameter is refused too."""
         value = self.read(data)
         if value is None:
-            raise MalformedWebhook(f"{self.name} is missing.")
+            raise MalformedWebhookError(f"{self.name} is missing.")
         return value
 
     def convert(self, value: str) -> T:
-        """The checked text as the type the view uses; raise ``MalformedWebhook`` if it isn't."""
+        """The checked text as the type the view uses; ``MalformedWebhookError`` if it isn't."""
         raise NotImplementedError(f"{type(self).__name__} must implement convert().")
 
 
@@ -136,7 +134,7 @@ class IntegerParam(Param[int]):
     def convert(self, value: str) -> int:
         number = int(value)
         if number > self.maximum:
-            raise MalformedWebhook(f"{self.name} {shown(value)} is more than {self.maximum}.")
+            raise MalformedWebhookError(f"{self.name} {shown(value)} is more than {self.maximum}.")
         return number
 
 
@@ -150,7 +148,7 @@ class UUIDParam(Param[uuid.UUID]):
         try:
             return uuid.UUID(value)
         except ValueError as exc:
-            raise MalformedWebhook(f"{self.name} {shown(value)} is not a UUID.") from exc
+            raise MalformedWebhookError(f"{self.name} {shown(value)} is not a UUID.") from exc
 
 
 def twilio_auth_tokens() -> list[str]:
@@ -208,7 +206,7 @@ class TwilioWebhookView(View):
         except WebhookValidationError as exc:
             logger.warning("Rejected %s: %s", request.path, exc)
             return plain_response(403, FORBIDDEN_TEXT)
-        except MalformedWebhook as exc:
+        except MalformedWebhookError as exc:
             logger.warning("Malformed %s: %s", request.path, exc)
             return plain_response(400, MALFORMED_TEXT)
         except (SuspiciousOperation, BadRequest, MultiPartParserError) as exc:
