@@ -97,18 +97,12 @@ def place_call(
             gateway_call_id = backend.start_call(call)
         except DeliveryError as error:
             logger.warning("Call %s could not be placed: %s", call_log.pk, error)
-            note_on(call_log, f"The call could not be placed: {error}")
+            call_log.append_note(f"The call could not be placed: {error}")
         else:
             logger.info("Call %s placed (%s)", call_log.pk, gateway_call_id)
 
     transaction.on_commit(dial, robust=True)
     return call_log
-
-
-def note_on(call_log: CallLog, line: str) -> None:
-    """Append a line to a call's notes (the log keeps what staff wrote)."""
-    call_log.notes = f"{call_log.notes}\n{line}".strip()
-    CallLog.objects.filter(pk=call_log.pk).update(notes=call_log.notes)
 
 
 def check_call(

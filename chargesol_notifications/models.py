@@ -167,6 +167,20 @@ class CallLog(models.Model):
     def __str__(self) -> str:
         return f"{self.get_call_type_display()} call to {self.callee_phone}"
 
+    def append_note(self, line: str, *, save: bool = True) -> bool:
+        """Add ``line`` to the notes, after what staff wrote; the one way the app does.
+
+        A line already there is not added again (callbacks arrive twice). With ``save``
+        only the notes column is written; without it the caller saves. Returns whether
+        the notes changed.
+        """
+        if line in self.notes.splitlines():
+            return False
+        self.notes = f"{self.notes}\n{line}".strip()
+        if save:
+            type(self).objects.filter(pk=self.pk).update(notes=self.notes)
+        return True
+
 
 class DeliveryReceipt(models.Model):
     """A gateway's word on a notification: its answer to the send, or a status callback."""

@@ -16,13 +16,13 @@ from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 
 from ..backends import get_backend
-from ..calls import note_on
 from ..choices import CallOutcome, Channel, NotificationStatus, ReceiptStatus
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
 from ..signals import call_status_recorded, notification_failed
 from ..status import record_receipt
+from ..twilio_codes import explain
 from .base import (
     ASCII_DIGITS,
     TWILIO_SID,
@@ -69,21 +69,6 @@ CALL_OUTCOMES: dict[str, str] = {
     "no-answer": CallOutcome.NO_ANSWER,
     "busy": CallOutcome.BUSY,
 }
-
-#: Delivery error codes of message callbacks, explained for staff.
-MESSAGE_ERRORS: dict[str, str] = {
-    "30003": "The handset is unreachable (switched off or out of coverage).",
-    "30004": "The message was blocked by the recipient or the carrier.",
-    "30005": "The number is unknown or no longer in service.",
-    "30006": "The number is a landline or cannot receive SMS.",
-    "30007": "The carrier filtered the message as spam.",
-    "30008": "The carrier reported an unknown error.",
-    "63016": (
-        "WhatsApp refused a free-form message outside the 24-hour customer service "
-        "window; map this template to an approved Content SID in WHATSAPP_CONTENT_TEMPLATES."
-    ),
-}
-
 
 GATEWAY_ID_LENGTH: int = DeliveryReceipt._meta.get_field("gateway_message_id").max_length or 0
 ERROR_CODE_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_length or 0
@@ -199,7 +184,7 @@ class MessageStatusView(TwilioWebhookView):
         error_code = twilio_code
         error_message = ""
         if receipt_status == ReceiptStatus.FAILED:
-            error_message = MESSAGE_ERRORS.get(twilio_code or "", "") or (
+            error_message = explain(twilio_code) or (
                 twilio_message or f"Twilio reported the message {status}."
             )
             error_code = twilio_code or status
@@ -257,8 +242,7 @@ class CallStatusView(TwilioWebhookView):
                 call_log.duration_seconds = duration
                 changed.append("duration_seconds")
             reason = CALL_FAILURE_REASONS.get(status) if status in ("failed", "canceled") else None
-            if reason and reason not in call_log.notes:
-                call_log.notes = f"{call_log.notes}\n{reason}".strip()
+            if reason and call_log.append_note(reason, save=False):
                 changed.append("notes")
             if changed:
                 call_log.save(update_fields=changed)
@@ -306,7 +290,7 @@ class CallAnswerView(TwilioWebhookView):
         except InvalidPhoneNumberError as exc:
             # The caller's phone went away between dialling and answering: hang up
             # rather than let Twilio play an application error to the customer.
-            note_on(call_log, f"Answered, but the caller could not be connected: {exc}")
+            call_log.append_note(f"Answered, but the caller could not be connected: {exc}")
             return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
         return twiml_response(backend.connect(phone))  # type: ignore[attr-defined]
 

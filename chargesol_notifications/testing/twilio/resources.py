@@ -10,7 +10,6 @@ the answers are what the real client expects.
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -18,16 +17,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+from ...segments import count_segments as sms_segments
 from . import spec
 
 API_VERSION = "2010-04-01"
-
-# GSM 03.38: the default alphabet, and the extension table whose characters cost two units.
-_GSM_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = "^{}\\[~]|€\f"
 
 
 def new_sid(prefix: str) -> str:
@@ -41,14 +34,14 @@ def rfc2822(moment: datetime) -> str:
 
 
 def count_segments(body: str, *, whatsapp: bool = False) -> int:
-    """How many SMS segments Twilio bills for ``body`` (WhatsApp messages are one)."""
+    """How many SMS segments Twilio bills for ``body`` (WhatsApp messages are one).
+
+    The rule is the app's own (:mod:`chargesol_notifications.segments`), so the stand-in,
+    the backends and the admin can never disagree about it.
+    """
     if whatsapp or not body:
         return 1
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in body):
-        units = len(body) + sum(ch in _GSM_EXTENDED for ch in body)
-        return 1 if units <= 160 else math.ceil(units / 153)
-    units = len(body.encode("utf-16-le")) // 2
-    return 1 if units <= 70 else math.ceil(units / 67)
+    return sms_segments(body).segments
 
 
 def _first(params: Mapping[str, Sequence[str]], name: str) -> str | None:
