@@ -48,53 +48,77 @@ def check_settings(
 def check_channels(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    """The CHANNELS setting, each configured backend's own checks, and what they need."""
     if not isinstance(getattr(settings, SETTING_NAME, None) or {}, dict):
         return []  # check_settings reports E001
     channels = get_setting("CHANNELS")
     if not isinstance(channels, dict):
-        return [checks.Error(f"{SETTING_NAME}['CHANNELS'] must be a dict.", id=f"{TAG}.E001")]
-    messages: list[checks.CheckMessage] = []
-    loaded = []
-    for channel in channels:
-        if channel not in Channel.values:
-            messages.append(
-                checks.Error(
-                    f"{channel_setting_name(channel)}: {channel!r} is not a channel.",
-                    hint=f"Channels are {', '.join(Channel.values)}.",
-                    id=f"{TAG}.E003",
-                )
-            )
-            continue
-        try:
-            backend = load_backend(channel)
-        except ImproperlyConfigured as exc:
-            messages.append(checks.Error(str(exc), id=f"{TAG}.E004"))
-            continue
-        loaded.append(backend)
+        return [checks.Error(f"{SETTING_NAME}['CHANNELS'] must be a dict.", id=f"{TAG}.E011")]
+    messages = _check_channel_names(channels)
+    backends, load_errors = _load_backends(channels)
+    messages += load_errors
+    for backend in backends:
         messages += list(backend.check())
-        if backend.development_only and not settings.DEBUG:
-            messages.append(
-                checks.Warning(
-                    f"{channel_setting_name(channel, 'BACKEND')} is {type(backend).__name__}, "
-                    "which does not deliver anything, and DEBUG is off.",
-                    hint="Configure a real backend for this channel in production.",
-                    id=f"{TAG}.W010",
-                )
-            )
-    for channel in sorted(set(Channel.values) - set(channels)):
-        if not settings.DEBUG:
-            messages.append(
-                checks.Warning(
-                    f"{channel_setting_name(channel)} is not configured, so {channel} "
-                    "messages are only printed, and DEBUG is off.",
-                    hint="Configure a backend for every channel you send on.",
-                    id=f"{TAG}.W010",
-                )
-            )
-    if any(backend.reports_delivery for backend in loaded):
+    messages += _check_development_backends(backends)
+    messages += _check_unconfigured_channels(channels)
+    if any(backend.reports_delivery for backend in backends):
         messages += _check_webhooks()
     messages += _check_content_templates()
     return messages
+
+
+def _check_channel_names(channels: dict[str, Any]) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"{channel_setting_name(channel)}: {channel!r} is not a channel.",
+            hint=f"Channels are {', '.join(Channel.values)}.",
+            id=f"{TAG}.E003",
+        )
+        for channel in channels
+        if channel not in Channel.values
+    ]
+
+
+def _load_backends(channels: dict[str, Any]) -> tuple[list[Any], list[checks.CheckMessage]]:
+    """The backends of the valid channels, and an E004 for each that cannot be built."""
+    backends, errors = [], []
+    for channel in channels:
+        if channel not in Channel.values:
+            continue
+        try:
+            backends.append(load_backend(channel))
+        except ImproperlyConfigured as exc:
+            errors.append(checks.Error(str(exc), id=f"{TAG}.E004"))
+    return backends, errors
+
+
+def _check_development_backends(backends: list[Any]) -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return []
+    return [
+        checks.Warning(
+            f"{channel_setting_name(backend.channel, 'BACKEND')} is "
+            f"{type(backend).__name__}, which does not deliver anything, and DEBUG is off.",
+            hint="Configure a real backend for this channel in production.",
+            id=f"{TAG}.W010",
+        )
+        for backend in backends
+        if backend.development_only
+    ]
+
+
+def _check_unconfigured_channels(channels: dict[str, Any]) -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return []
+    return [
+        checks.Warning(
+            f"{channel_setting_name(channel)} is not configured, so {channel} messages are "
+            "only printed, and DEBUG is off.",
+            hint="Configure a backend for every channel you send on.",
+            id=f"{TAG}.W012",
+        )
+        for channel in sorted(set(Channel.values) - set(channels))
+    ]
 
 
 def _check_webhooks() -> list[checks.CheckMessage]:
@@ -165,7 +189,7 @@ def _check_callable(key: str) -> list[checks.CheckMessage]:
 def _check_task_backend() -> list[checks.CheckMessage]:
     alias = get_setting("TASK_BACKEND")
     try:
-        backend = task_backends[alias]
+        task_backends[alias]
     except (InvalidTaskBackendError, KeyError, ImproperlyConfigured) as exc:
         return [
             checks.Error(
@@ -174,16 +198,35 @@ def _check_task_backend() -> list[checks.CheckMessage]:
                 id=f"{TAG}.E006",
             )
         ]
-    if not backend.supports_defer:
-        return [
-            checks.Info(
-                f"The task backend {alias!r} cannot defer tasks, so transient failures are "
-                "retried by `manage.py deliver_queued`.",
-                hint="Run deliver_queued from cron every minute, or use a queue backend.",
-                id=f"{TAG}.I007",
-            )
-        ]
     return []
+
+
+@checks.register(TAG, deploy=True)
+def check_retries_can_be_deferred(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Deploy only: where retries wait when the task backend cannot defer them.
+
+    A fact about the deployment rather than a problem, so it is shown by
+    ``check --deploy`` and not on every ``manage.py`` command.
+    """
+    if not isinstance(getattr(settings, SETTING_NAME, None) or {}, dict):
+        return []
+    alias = get_setting("TASK_BACKEND")
+    try:
+        backend = task_backends[alias]
+    except (InvalidTaskBackendError, KeyError, ImproperlyConfigured):
+        return []  # E006
+    if backend.supports_defer:
+        return []
+    return [
+        checks.Info(
+            f"The task backend {alias!r} cannot defer tasks, so transient failures are "
+            "retried by `manage.py deliver_queued`.",
+            hint="Run deliver_queued from cron every minute, or use a queue backend.",
+            id=f"{TAG}.I007",
+        )
+    ]
 
 
 def _check_recipient_context() -> list[checks.CheckMessage]:

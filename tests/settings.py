@@ -113,4 +113,4 @@ if WORKER_MODE == "flaky":
     CHARGESOL_NOTIFICATIONS["RETRY_BACKOFF_SECONDS"] = 0
 
 # The test settings keep console/locmem backends with DEBUG off on purpose.
-SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010"]
+SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010", "chargesol_notifications.W012"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core import checks
 
@@ -55,11 +57,16 @@ def test_development_backend_with_debug_off(configure, settings):
         CHANNELS={"sms": {"BACKEND": "chargesol_notifications.backends.console.ConsoleBackend"}}
     )
     warnings = [m for m in check_channels() if m.id == "chargesol_notifications.W010"]
-    assert any("['sms']['BACKEND'] is ConsoleBackend" in m.msg for m in warnings)
-    # Unconfigured channels print too, so they are reported as well.
-    assert any("['CHANNELS']['email'] is not configured" in m.msg for m in warnings)
+    assert [m.msg for m in warnings] == [
+        "CHARGESOL_NOTIFICATIONS['CHANNELS']['sms']['BACKEND'] is ConsoleBackend, which does "
+        "not deliver anything, and DEBUG is off."
+    ]
+    # Unconfigured channels print too, so they are reported as well, under their own id.
+    unconfigured = [m for m in check_channels() if m.id == "chargesol_notifications.W012"]
+    assert any("['CHANNELS']['email'] is not configured" in m.msg for m in unconfigured)
+    assert not any("['sms']" in m.msg for m in unconfigured)
     settings.DEBUG = True
-    assert [m for m in check_channels() if m.id == "chargesol_notifications.W010"] == []
+    assert [m for m in check_channels() if m.level >= checks.WARNING] == []
 
 
 def test_unknown_settings_key(configure):
@@ -132,3 +139,33 @@ def test_render_limits_that_are_not_limits(configure, value, text):
     (message,) = [m for m in check_settings() if m.level >= checks.ERROR]
     assert message.id == "chargesol_notifications.E010"
     assert text in message.msg
+
+
+def test_channels_that_are_not_a_dict_have_their_own_id(configure):
+    configure(CHANNELS=["sms"])
+    assert ids(check_channels()) == ["chargesol_notifications.E011"]
+
+
+def test_every_check_id_means_one_thing():
+    """No id is written twice in the checks module (E001 and W010 once meant two things)."""
+    import inspect
+    import re
+    from collections import Counter
+
+    from chargesol_notifications import checks as module
+
+    written = Counter(re.findall(r'id=f"\{TAG\}\.([EWI]\d{3})"', inspect.getsource(module)))
+    repeated = {check_id: n for check_id, n in written.items() if n > 1}
+    # E005, E008 and E009 name one setting each and are written once per way it is wrong.
+    assert set(repeated) <= {"E005", "E008", "E009"}, repeated
+
+
+def test_the_task_backend_note_is_for_check_deploy_only(settings):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "I007" not in out.getvalue()
+    call_command("check", "--deploy", stdout=out, stderr=out)
+    assert "chargesol_notifications.I007" in out.getvalue()
