@@ -28,6 +28,7 @@ fails when it ends even if Django hid the exception on the way.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -111,9 +112,25 @@ _SETTING_KEYS = {
 
 def render_limits() -> RenderLimits:
     """The defaults with the project's ``RENDER_LIMITS`` applied; bad values raise
-    ``ConfigurationError`` naming the key (system check E010 reports them too)."""
-    setting = f"{SETTING_NAME}['RENDER_LIMITS']"
+    ``ConfigurationError`` naming the key (system check E010 reports them too).
+
+    Read on every render (so ``override_settings`` applies at once), and rebuilt only
+    when the setting's value differs from the last one seen.
+    """
+    global _last_limits
     configured = get_setting("RENDER_LIMITS") or {}
+    if _last_limits is not None and _last_limits[0] == configured:
+        return _last_limits[1]
+    limits = _build_limits(configured)
+    _last_limits = (copy.deepcopy(configured), limits)
+    return limits
+
+
+_last_limits: tuple[Any, RenderLimits] | None = None
+
+
+def _build_limits(configured: Any) -> RenderLimits:
+    setting = f"{SETTING_NAME}['RENDER_LIMITS']"
     if not isinstance(configured, Mapping):
         raise ConfigurationError(f"{setting} must be a dict of limit names to numbers.")
     defaults = RenderLimits()
