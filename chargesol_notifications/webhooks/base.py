@@ -1,12 +1,25 @@
-"""The loop every Twilio webhook shares: validate the signature, read, handle.
+"""The loop every gateway webhook shares: validate, parse, record, signal, answer.
 
-Subclasses fill in :meth:`TwilioWebhookView.handle`, which receives the POSTed form and
-the query of the signed URL. It reads every value it uses through a declared
-:class:`Param` (a name and the rule its value must follow), so a payload it cannot read
-raises :class:`MalformedWebhookError` before anything is looked up or written. The base view
-owns the answers:
+:class:`WebhookView` names no provider. A provider module subclasses it and fills in
+small hooks:
 
-- 403 when ``X-Twilio-Signature`` does not match, before anything is read or written;
+- :meth:`~WebhookView.validate_request` checks that the gateway sent the request (its
+  signature, say) and raises :class:`~chargesol_notifications.exceptions.WebhookValidationError`
+  when it did not. Every definition in the class chain runs, so a mixin can add a check.
+- :meth:`~WebhookView.parse` reads the request, through declared
+  :class:`~.params.Param` rules, into provider-independent :mod:`events <.events>`, and
+  raises :class:`~chargesol_notifications.exceptions.MalformedWebhookError` for a payload
+  it cannot read.
+- :meth:`~WebhookView.answer` (optional) builds the reply the gateway expects; by
+  default an empty 200.
+- :meth:`~WebhookView.disabled_reason` (optional) says why the webhook is not served in
+  this project; it is then answered 404 before anything else.
+
+The base view records each event (:mod:`.recording`) and sends its signals in one
+transaction per event, and owns the error answers:
+
+- 404 when the webhook is disabled;
+- 403 when validation fails, before anything is read or written;
 - 400 for a :class:`MalformedWebhookError` (or a body Django itself refuses to parse);
 - 500 for anything unexpected, logged with its traceback and announced through
   ``got_request_exception`` like any unhandled error.
@@ -18,169 +31,26 @@ the details go to the ``chargesol_notifications.webhooks`` logger.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.signals import got_request_exception
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from twilio.request_validator import RequestValidator
 
-from ..backends import backends
-from ..choices import Channel
-from ..conf import get_setting
+from ..choices import NotificationStatus
 from ..exceptions import MalformedWebhookError, WebhookValidationError
+from ..models import CallLog, Notification
+from ..signals import call_status_recorded, notification_failed
+from .events import WebhookEvent
+from .recording import CallLogRecorded, ReceiptRecorded, Recorded, record_event
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
-
-T = TypeVar("T")
-
-#: A Twilio resource SID: two capital letters naming the kind (``SM``, ``MM``, ``CA``...)
-#: and 32 hexadecimal digits.
-TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
-#: ASCII digits only: ``str.isdigit()`` also accepts ``²`` and other Unicode digits.
-ASCII_DIGITS = re.compile(r"[0-9]+")
-#: The largest value of an ``IntegerField`` on every supported database.
-INT32_MAX = 2**31 - 1
-
-#: The fixed bodies of error answers; the details go to the log, never to the caller.
-FORBIDDEN_TEXT = "Invalid Twilio signature."
-MALFORMED_TEXT = "Malformed webhook request."
-FAILED_TEXT = "The webhook could not be processed."
-
-
-def shown(value: str, limit: int = 40) -> str:
-    """``value`` quoted for a log line, cut short: a hostile field can be megabytes long."""
-    return repr(value[:limit] + "…") if len(value) > limit else repr(value)
-
-
-@dataclass(frozen=True)
-class Param(Generic[T]):
-    """One parameter of a webhook request and the rule its value must follow.
-
-    The value is refused (:class:`MalformedWebhookError`, so HTTP 400) when the parameter is
-    given more than once, contains a NUL character (PostgreSQL cannot store one), is
-    longer than ``max_length`` (unless ``truncate``, which cuts it to ``max_length``),
-    does not match ``pattern`` in full, is not one of ``choices``, or does not
-    :meth:`convert`. An absent or empty parameter reads as ``None``.
-    """
-
-    name: str
-    max_length: int = 100
-    pattern: re.Pattern[str] | None = None
-    choices: frozenset[str] | None = None
-    truncate: bool = False
-
-    def read(self, data: QueryDict) -> T | None:
-        """The checked value of the parameter in ``data``, or ``None`` when it is absent."""
-        values = data.getlist(self.name)
-        if len(values) > 1:
-            raise MalformedWebhookError(f"{self.name} is given {len(values)} times.")
-        value = str(values[0]) if values else ""
-        if not value:
-            return None
-        if "\x00" in value:
-            raise MalformedWebhookError(f"{self.name} contains a NUL character.")
-        if len(value) > self.max_length:
-            if not self.truncate:
-                raise MalformedWebhookError(
-                    f"{self.name} is {len(value)} characters long; at most "
-                    f"{self.max_length} are accepted."
-                )
-            value = value[: self.max_length]
-        if self.pattern is not None and not self.pattern.fullmatch(value):
-            raise MalformedWebhookError(f"{self.name} {shown(value)} is not in the expected form.")
-        if self.choices is not None and value not in self.choices:
-            raise MalformedWebhookError(
-                f"{self.name} {shown(value)} is not one of the known values."
-            )
-        return self.convert(value)
-
-    def require(self, data: QueryDict) -> T:
-        """Like :meth:`read`, but an absent or empty parameter is refused too."""
-        value = self.read(data)
-        if value is None:
-            raise MalformedWebhookError(f"{self.name} is missing.")
-        return value
-
-    def convert(self, value: str) -> T:
-        """The checked text as the type the view uses; ``MalformedWebhookError`` if it isn't."""
-        raise NotImplementedError(f"{type(self).__name__} must implement convert().")
-
-
-@dataclass(frozen=True)
-class TextParam(Param[str]):
-    """A text parameter, used as it came."""
-
-    def convert(self, value: str) -> str:
-        return value
-
-
-@dataclass(frozen=True)
-class IntegerParam(Param[int]):
-    """A count in ASCII digits, from 0 up to ``maximum`` (by default what an IntegerField holds)."""
-
-    max_length: int = len(str(INT32_MAX))
-    pattern: re.Pattern[str] | None = ASCII_DIGITS
-    maximum: int = INT32_MAX
-
-    def convert(self, value: str) -> int:
-        number = int(value)
-        if number > self.maximum:
-            raise MalformedWebhookError(f"{self.name} {shown(value)} is more than {self.maximum}.")
-        return number
-
-
-@dataclass(frozen=True)
-class UUIDParam(Param[uuid.UUID]):
-    """A UUID, in any of the spellings ``uuid.UUID`` reads (the longest is ``urn:uuid:...``)."""
-
-    max_length: int = 45
-
-    def convert(self, value: str) -> uuid.UUID:
-        try:
-            return uuid.UUID(value)
-        except ValueError as exc:
-            raise MalformedWebhookError(f"{self.name} {shown(value)} is not a UUID.") from exc
-
-
-def twilio_auth_tokens() -> list[str]:
-    """The auth tokens of the configured Twilio backends: Twilio signs with these."""
-    tokens: list[str] = []
-    for channel in (Channel.SMS, Channel.WHATSAPP, Channel.CALL):
-        token = getattr(backends[channel], "auth_token", "")
-        if token and token not in tokens:
-            tokens.append(token)
-    return tokens
-
-
-def public_url(request: HttpRequest) -> str:
-    """The URL Twilio called, as Twilio saw it: ``WEBHOOK_BASE_URL`` + path + query.
-
-    Behind TLS termination or a proxy the request Django sees has another scheme, host
-    or port than the one Twilio signed, so the host part comes from the setting.
-    """
-    base = (get_setting("WEBHOOK_BASE_URL") or "").rstrip("/")
-    return f"{base}{request.get_full_path()}"
-
-
-def validate_signature(request: HttpRequest) -> None:
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
-        raise WebhookValidationError("The request has no X-Twilio-Signature.")
-    url = public_url(request)
-    params = request.POST
-    for token in twilio_auth_tokens():
-        if RequestValidator(token).validate(url, params, signature):
-            return
-    raise WebhookValidationError(f"The X-Twilio-Signature does not match {url}.")
 
 
 def plain_response(status: int, text: str) -> HttpResponse:
@@ -190,35 +60,121 @@ def plain_response(status: int, text: str) -> HttpResponse:
 
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
-class TwilioWebhookView(View):
-    """POST-only, signature-checked: the shape of every Twilio webhook.
+class WebhookView(View):
+    """POST-only and validated: the shape of every gateway webhook.
 
-    CSRF-exempt and ``login_not_required`` (so ``LoginRequiredMiddleware`` lets Twilio
-    in): the signature is what protects these views.
+    CSRF-exempt and ``login_not_required`` (so ``LoginRequiredMiddleware`` lets the
+    gateway in): :meth:`validate_request` is what protects these views. See the module
+    docstring for the hooks a provider fills in.
     """
 
     http_method_names = ["post"]
 
+    #: The fixed bodies of the error answers; a provider may name itself in them.
+    not_found_text = "This webhook is not enabled."
+    forbidden_text = "Invalid webhook signature."
+    malformed_text = "Malformed webhook request."
+    failed_text = "The webhook could not be processed."
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            validate_signature(request)
-            return self.handle(request.POST, request.GET)
+            reason = self.disabled_reason()
+            if reason is not None:
+                logger.warning("Not served %s: %s", request.path, reason)
+                return plain_response(404, self.not_found_text)
+            self.run_validators(request)
+            events = self.parse(request)
+            return self.answer(request, [self.process(event) for event in events])
         except WebhookValidationError as exc:
             logger.warning("Rejected %s: %s", request.path, exc)
-            return plain_response(403, FORBIDDEN_TEXT)
+            return plain_response(403, self.forbidden_text)
         except MalformedWebhookError as exc:
             logger.warning("Malformed %s: %s", request.path, exc)
-            return plain_response(400, MALFORMED_TEXT)
+            return plain_response(400, self.malformed_text)
         except (SuspiciousOperation, BadRequest, MultiPartParserError) as exc:
             # A body Django refuses to parse (too big, too many fields, broken multipart).
             logger.warning("Unreadable %s: %s: %s", request.path, type(exc).__name__, exc)
-            return plain_response(400, MALFORMED_TEXT)
+            return plain_response(400, self.malformed_text)
         except Exception:
             # Whatever it was, its message may quote the payload: log it, tell error
             # reporters as Django would, and answer with a fixed text (even with DEBUG on).
             logger.exception("Failed %s", request.path)
             got_request_exception.send(sender=type(self), request=request)
-            return plain_response(500, FAILED_TEXT)
+            return plain_response(500, self.failed_text)
 
-    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
-        raise NotImplementedError(f"{type(self).__name__} must implement handle().")
+    def run_validators(self, request: HttpRequest) -> None:
+        """Run every ``validate_request`` in the class chain, from the base classes down.
+
+        A view that defines none is an error (answered 500), never a webhook that takes
+        anyone's word.
+        """
+        validators = [
+            cls.__dict__["validate_request"]
+            for cls in reversed(type(self).__mro__)
+            if cls is not WebhookView and "validate_request" in cls.__dict__
+        ]
+        if not validators:
+            raise NotImplementedError(f"{type(self).__name__} must implement validate_request().")
+        for validator in validators:
+            validator.__get__(self, type(self))(request)
+
+    def process(self, event: WebhookEvent) -> Recorded | None:
+        """Record ``event`` and send its signals, in one transaction."""
+        # No savepoint when nested (ATOMIC_REQUESTS, a test case): an error escaping this
+        # block is answered 500, so the enclosing transaction is rightly rolled back too.
+        with transaction.atomic(savepoint=False):
+            recorded = self.record(event)
+            if recorded is not None:
+                self.signal(recorded)
+        return recorded
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def disabled_reason(self) -> str | None:
+        """Why this webhook is not served in this project (answered 404), or ``None``."""
+        return None
+
+    def validate_request(self, request: HttpRequest) -> None:
+        """Raise ``WebhookValidationError`` unless the gateway sent ``request``.
+
+        Every definition in the class chain runs (see :meth:`run_validators`); there is
+        no need to call ``super()``. Read the signature before the body, so a request
+        without one is refused before Django parses what it sent.
+        """
+
+    def parse(self, request: HttpRequest) -> list[WebhookEvent]:
+        """The events ``request`` reports; ``[]`` for a progress report worth no record.
+
+        Raise ``MalformedWebhookError`` for a payload that cannot be read, before anything
+        is looked up or written.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement parse().")
+
+    def record(self, event: WebhookEvent) -> Recorded | None:
+        """Apply ``event`` to the database (:func:`.recording.record_event`)."""
+        return record_event(event)
+
+    def signal(self, recorded: Recorded) -> None:
+        """Announce what :meth:`record` changed, inside its transaction.
+
+        ``receipt_recorded`` is sent by the receipt bookkeeping itself; this adds
+        ``notification_failed`` when a receipt failed the notification, and
+        ``call_status_recorded`` when a call log changed.
+        """
+        if isinstance(recorded, ReceiptRecorded):
+            notification, outcome = recorded.notification, recorded.outcome
+            if outcome.advanced and notification.status == NotificationStatus.FAILED:
+                notification_failed.send(
+                    sender=Notification,
+                    notification=notification,
+                    receipt=outcome.receipt,
+                    error=None,
+                )
+        elif isinstance(recorded, CallLogRecorded):
+            call_status_recorded.send(
+                sender=CallLog, call_log=recorded.call_log, call_status=recorded.gateway_status
+            )
+
+    def answer(self, request: HttpRequest, recorded: list[Recorded | None]) -> HttpResponse:
+        """The reply to a request that was handled; by default an empty 200."""
+        return HttpResponse(status=200)

@@ -1,38 +1,35 @@
 """Twilio's status callbacks for messages and calls, and the answer URL of click-to-call.
 
-What each Twilio status means here is decided by the tables below; statuses that are only
-progress reports are acknowledged and recorded nowhere.
+This module owns everything Twilio about the webhooks: the signature check (against the
+auth tokens in ``CHARGESOL_NOTIFICATIONS["CHANNELS"]`` and ``WEBHOOK_BASE_URL``), the rules
+of Twilio's parameters, the tables that say what each Twilio status means here, and the
+TwiML of the answer URL. It reads its settings itself and never loads a channel backend;
+the core (:mod:`.base`, :mod:`.recording`) records what it parses.
+
+Statuses that are only progress reports are acknowledged and recorded nowhere.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from datetime import timedelta
+import re
+from collections.abc import Mapping
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
-from django.http import HttpResponse, QueryDict
-from django.utils import timezone
+from django.http import HttpRequest, HttpResponse
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
-from ..backends import get_backend
-from ..choices import CallOutcome, Channel, NotificationStatus, ReceiptStatus
-from ..exceptions import InvalidPhoneNumberError
-from ..models import CallLog, DeliveryReceipt, Notification
-from ..recipients import normalise_phone, resolve_address
-from ..signals import call_status_recorded, notification_failed
-from ..status import record_receipt
+from ..choices import CallOutcome, Channel, ReceiptStatus
+from ..conf import get_setting
+from ..exceptions import WebhookValidationError
+from ..models import DeliveryReceipt
 from ..twilio_codes import explain
-from .base import (
-    ASCII_DIGITS,
-    TWILIO_SID,
-    IntegerParam,
-    TextParam,
-    TwilioWebhookView,
-    UUIDParam,
-)
+from .base import WebhookView
+from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
+from .params import ASCII_DIGITS, IntegerParam, TextParam, UUIDParam
+from .recording import CallConnection, Recorded
 
-logger = logging.getLogger("chargesol_notifications.webhooks")
+# -- what Twilio's words mean here -------------------------------------------------------------
 
 #: Twilio MessageStatus -> the receipt it becomes.
 MESSAGE_STATUS_RECEIPTS: dict[str, str] = {
@@ -64,11 +61,19 @@ CALL_FAILURE_REASONS: dict[str, str] = {
     "failed": "Twilio could not place the call (the number may be invalid or unreachable).",
     "canceled": "The call was canceled before it was answered.",
 }
+#: CallStatus values whose reason goes into a click-to-call's notes (it has no receipt).
+CALL_NOTED = frozenset({"failed", "canceled"})
 #: Twilio CallStatus -> CallLog outcome, where the status alone decides.
 CALL_OUTCOMES: dict[str, str] = {
     "no-answer": CallOutcome.NO_ANSWER,
     "busy": CallOutcome.BUSY,
 }
+
+# -- Twilio's parameters and the rule each value must follow (see params.Param) ---------------
+
+#: A Twilio resource SID: two capital letters naming the kind (``SM``, ``MM``, ``CA``...)
+#: and 32 hexadecimal digits.
+TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 
 GATEWAY_ID_LENGTH: int = DeliveryReceipt._meta.get_field("gateway_message_id").max_length or 0
 ERROR_CODE_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_length or 0
@@ -76,7 +81,6 @@ ERROR_CODE_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_lengt
 #: rather than refused, so the failure it reports is still recorded.
 ERROR_MESSAGE_LENGTH = 500
 
-# The parameters the views read, and the rule each value must follow (see base.Param).
 MESSAGE_SID = TextParam("MessageSid", max_length=GATEWAY_ID_LENGTH, pattern=TWILIO_SID)
 MESSAGE_STATUS = TextParam(
     "MessageStatus", max_length=30, choices=MESSAGE_PROGRESS | frozenset(MESSAGE_STATUS_RECEIPTS)
@@ -89,13 +93,9 @@ CALL_STATUS = TextParam(
 )
 CALL_DURATION = IntegerParam("CallDuration")
 ANSWERED_BY = TextParam("AnsweredBy", max_length=50)
+# In the query of the callback URL the backends ask Twilio to call.
 NOTIFICATION = UUIDParam("n")
 CALL_LOG = UUIDParam("call")
-
-#: How long after dialling a click-to-call its answer URL is honoured. Twilio asks for it
-#: when the callee picks up, within the ring timeout (60 s unless set otherwise) plus
-#: answering-machine detection; a request after this window is a replay.
-CALL_ANSWER_WINDOW = timedelta(minutes=10)
 
 
 def answered_by_machine(answered_by: str | None) -> bool:
@@ -104,82 +104,82 @@ def answered_by_machine(answered_by: str | None) -> bool:
     return answered_by.startswith("machine") or answered_by == "fax"
 
 
-def locked_notification(notification_id: uuid.UUID | None, sid: str) -> Notification | None:
-    """The notification a callback is about, locked; by the URL's id, else by its sid."""
-    if notification_id is None:
-        notification_id = (
-            DeliveryReceipt.objects.filter(gateway_message_id=sid)
-            .values_list("notification_id", flat=True)
-            .first()
-        )
-        if notification_id is None:
-            return None
-    return Notification.objects.select_for_update().filter(pk=notification_id).first()
+# -- settings and signatures ---------------------------------------------------------------------
 
 
-def sid_belongs_elsewhere(notification: Notification, sid: str) -> bool:
-    """Whether ``sid`` is another notification's, or ``notification`` already has another.
+def channel_options(channel: str) -> Mapping[str, Any]:
+    """The ``OPTIONS`` of ``channel`` in ``CHARGESOL_NOTIFICATIONS["CHANNELS"]``, or ``{}``.
 
-    Asked after the notification's row is locked: a send still being recorded holds that
-    lock, so its ``sent`` receipt is visible here once the lock is granted.
+    Read from the setting, not from a backend: a malformed entry reads as empty here and
+    is reported by the system checks.
     """
-    of_another = Q(gateway_message_id=sid) & ~Q(notification_id=notification.pk)
-    another_sent = Q(
-        notification_id=notification.pk, status=ReceiptStatus.SENT, gateway_message_id__isnull=False
-    ) & ~Q(gateway_message_id=sid)
-    return DeliveryReceipt.objects.filter(of_another | another_sent).exists()
+    channels = get_setting("CHANNELS")
+    config = channels.get(channel) if isinstance(channels, Mapping) else None
+    options = config.get("OPTIONS") if isinstance(config, Mapping) else None
+    return options if isinstance(options, Mapping) else {}
 
 
-def record_callback(
-    notification_id: uuid.UUID | None,
-    sid: str,
-    receipt_status: str,
-    *,
-    error_code: str | None,
-    error_message: str,
-) -> None:
-    # No savepoint when nested (ATOMIC_REQUESTS, a test case): two round trips fewer per
-    # callback. An error escaping this block is answered 500, so it is right that the
-    # enclosing transaction is rolled back with it.
-    with transaction.atomic(savepoint=False):
-        notification = locked_notification(notification_id, sid)
-        if notification is None:
-            # Answered 200 all the same: Twilio would otherwise retry it for hours.
-            logger.warning("Status callback for unknown %s (%s)", sid, notification_id)
+def twilio_auth_tokens() -> list[str]:
+    """Every distinct ``AUTH_TOKEN`` among the channels' ``OPTIONS``: Twilio signs with these.
+
+    Each channel may be on its own Twilio account, so every token is tried.
+    """
+    channels = get_setting("CHANNELS")
+    tokens: list[str] = []
+    for channel in channels if isinstance(channels, Mapping) else ():
+        token = str(channel_options(channel).get("AUTH_TOKEN") or "")
+        if token and token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL Twilio called, as Twilio saw it: ``WEBHOOK_BASE_URL`` + path + query.
+
+    Behind TLS termination or a proxy the request Django sees has another scheme, host
+    or port than the one Twilio signed, so the host part comes from the setting.
+    """
+    base = (get_setting("WEBHOOK_BASE_URL") or "").rstrip("/")
+    return f"{base}{request.get_full_path()}"
+
+
+def validate_signature(request: HttpRequest) -> None:
+    """Raise ``WebhookValidationError`` unless ``X-Twilio-Signature`` matches a token."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        raise WebhookValidationError("The request has no X-Twilio-Signature.")
+    url = public_url(request)
+    params = request.POST
+    for token in twilio_auth_tokens():
+        if RequestValidator(token).validate(url, params, signature):
             return
-        if notification_id is not None and sid_belongs_elsewhere(notification, sid):
-            # A sid and an ?n= that do not go together: a misrouted or replayed callback.
-            # Recorded on neither notification; answered 200 so it is not retried.
-            logger.warning(
-                "Status callback for %s does not belong to notification %s; recorded nowhere",
-                sid,
-                notification_id,
-            )
-            return
-        outcome = record_receipt(
-            notification,
-            receipt_status,
-            gateway_message_id=sid,
-            error_code=error_code,
-            error_message=error_message,
-        )
-        if outcome.advanced and notification.status == NotificationStatus.FAILED:
-            notification_failed.send(
-                sender=Notification, notification=notification, receipt=outcome.receipt, error=None
-            )
+    raise WebhookValidationError(f"The X-Twilio-Signature does not match {url}.")
+
+
+class TwilioWebhookView(WebhookView):
+    """A webhook that Twilio calls: its requests carry Twilio's signature."""
+
+    forbidden_text = "Invalid Twilio signature."
+
+    def validate_request(self, request: HttpRequest) -> None:
+        validate_signature(request)
+
+
+# -- the views ---------------------------------------------------------------------------------
 
 
 class MessageStatusView(TwilioWebhookView):
     """``twilio/message-status/``: SMS and WhatsApp delivery reports."""
 
-    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+    def parse(self, request: HttpRequest) -> list[WebhookEvent]:
+        form, query = request.POST, request.GET
         sid = MESSAGE_SID.require(form)
         status = MESSAGE_STATUS.require(form)
         twilio_code = ERROR_CODE.read(form)
         twilio_message = ERROR_MESSAGE.read(form)
         notification_id = NOTIFICATION.read(query)
         if status in MESSAGE_PROGRESS:
-            return HttpResponse(status=200)
+            return []
         receipt_status = MESSAGE_STATUS_RECEIPTS[status]
         error_code = twilio_code
         error_message = ""
@@ -188,16 +188,22 @@ class MessageStatusView(TwilioWebhookView):
                 twilio_message or f"Twilio reported the message {status}."
             )
             error_code = twilio_code or status
-        record_callback(
-            notification_id, sid, receipt_status, error_code=error_code, error_message=error_message
-        )
-        return HttpResponse(status=200)
+        return [
+            DeliveryEvent(
+                gateway_message_id=sid,
+                receipt_status=receipt_status,
+                notification_id=notification_id,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        ]
 
 
 class CallStatusView(TwilioWebhookView):
     """``twilio/call-status/``: progress of spoken notifications and click-to-calls."""
 
-    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+    def parse(self, request: HttpRequest) -> list[WebhookEvent]:
+        form, query = request.POST, request.GET
         sid = CALL_SID.require(form)
         status = CALL_STATUS.require(form)
         duration = CALL_DURATION.read(form)
@@ -205,95 +211,81 @@ class CallStatusView(TwilioWebhookView):
         call_log_id = CALL_LOG.read(query)
         notification_id = NOTIFICATION.read(query)
         if call_log_id is not None:
-            self.record_call_log(call_log_id, status, duration, answered_by)
-        elif status in CALL_STATUS_RECEIPTS:
-            receipt_status = CALL_STATUS_RECEIPTS[status]
-            failed = receipt_status == ReceiptStatus.FAILED
-            record_callback(
-                notification_id,
-                sid,
-                receipt_status,
+            if answered_by_machine(answered_by):
+                outcome = CallOutcome.VOICEMAIL
+            elif status == "completed":
+                outcome = CallOutcome.CONNECTED
+            else:
+                outcome = CALL_OUTCOMES.get(status, "")
+            return [
+                CallLogEvent(
+                    call_log_id=call_log_id,
+                    gateway_status=status,
+                    outcome=outcome,
+                    duration_seconds=duration,
+                    note=CALL_FAILURE_REASONS[status] if status in CALL_NOTED else "",
+                )
+            ]
+        if status not in CALL_STATUS_RECEIPTS:
+            return []
+        receipt_status = CALL_STATUS_RECEIPTS[status]
+        failed = receipt_status == ReceiptStatus.FAILED
+        return [
+            DeliveryEvent(
+                gateway_message_id=sid,
+                receipt_status=receipt_status,
+                notification_id=notification_id,
                 error_code=status if failed else None,
                 error_message=CALL_FAILURE_REASONS.get(status, "") if failed else "",
             )
-        return HttpResponse(status=200)
-
-    @staticmethod
-    def record_call_log(
-        call_log_id: uuid.UUID, status: str, duration: int | None, answered_by: str | None
-    ) -> None:
-        if answered_by_machine(answered_by):
-            outcome = CallOutcome.VOICEMAIL
-        elif status == "completed":
-            outcome = CallOutcome.CONNECTED
-        else:
-            outcome = CALL_OUTCOMES.get(status, "")
-        with transaction.atomic():
-            call_log = CallLog.objects.select_for_update().filter(pk=call_log_id).first()
-            if call_log is None:
-                logger.warning("Call status for unknown call log %s", call_log_id)
-                return
-            # Set once: a duplicate or late callback never rewrites what is known.
-            changed = []
-            if outcome and not call_log.outcome:
-                call_log.outcome = outcome
-                changed.append("outcome")
-            if duration is not None and call_log.duration_seconds is None:
-                call_log.duration_seconds = duration
-                changed.append("duration_seconds")
-            reason = CALL_FAILURE_REASONS.get(status) if status in ("failed", "canceled") else None
-            if reason and call_log.append_note(reason, save=False):
-                changed.append("notes")
-            if changed:
-                call_log.save(update_fields=changed)
-                call_status_recorded.send(sender=CallLog, call_log=call_log, call_status=status)
-
-
-def call_is_over(call_log: CallLog) -> bool:
-    """Whether a click-to-call can no longer be waiting for its answer URL.
-
-    Its outcome or duration is known (the call-status webhook recorded its end), or it
-    was dialled longer than :data:`CALL_ANSWER_WINDOW` ago.
-    """
-    return (
-        bool(call_log.outcome)
-        or call_log.duration_seconds is not None
-        or call_log.called_at < timezone.now() - CALL_ANSWER_WINDOW
-    )
+        ]
 
 
 class CallAnswerView(TwilioWebhookView):
     """``twilio/call-answer/``: TwiML for an answered click-to-call.
 
-    A person answered: bridge the staff caller's phone. A machine answered: hang up, so
-    staff are not connected to a voicemail greeting. A request for a call that is over
-    (:func:`call_is_over`) is a replay: hang up, never dial the staff phone.
+    A person answered: bridge the staff caller's phone, showing the ``call`` channel's
+    ``FROM``. A machine answered, or the call is unknown or over (a replay): hang up.
+    Not served (404) when the ``call`` channel has no Twilio ``AUTH_TOKEN``: then no
+    click-to-call went through Twilio, and none can be answered here.
     """
 
-    def handle(self, form: QueryDict, query: QueryDict) -> HttpResponse:
+    def disabled_reason(self) -> str | None:
+        if not channel_options(Channel.CALL).get("AUTH_TOKEN"):
+            return (
+                "the 'call' channel has no AUTH_TOKEN in its OPTIONS, so its calls are "
+                "not placed through Twilio."
+            )
+        return None
+
+    def parse(self, request: HttpRequest) -> list[WebhookEvent]:
+        form, query = request.POST, request.GET
         CALL_SID.require(form)
         answered_by = ANSWERED_BY.read(form)
         call_log_id = CALL_LOG.read(query)
-        backend = get_backend(Channel.CALL)
-        call_log = (
-            CallLog.objects.select_related("caller").filter(pk=call_log_id).first()
-            if call_log_id
-            else None
-        )
-        if call_log is None or answered_by_machine(answered_by):
-            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
-        if call_is_over(call_log):
-            logger.warning("Answer request for call log %s after the call was over", call_log.pk)
-            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
-        try:
-            phone = normalise_phone(str(resolve_address(call_log.caller, Channel.CALL) or ""))
-        except InvalidPhoneNumberError as exc:
-            # The caller's phone went away between dialling and answering: hang up
-            # rather than let Twilio play an application error to the customer.
-            call_log.append_note(f"Answered, but the caller could not be connected: {exc}")
-            return twiml_response(backend.hang_up())  # type: ignore[attr-defined]
-        return twiml_response(backend.connect(phone))  # type: ignore[attr-defined]
+        return [CallAnsweredEvent(call_log_id, by_machine=answered_by_machine(answered_by))]
+
+    def answer(self, request: HttpRequest, recorded: list[Recorded | None]) -> HttpResponse:
+        phone = next((r.phone for r in recorded if isinstance(r, CallConnection)), None)
+        return twiml_response(dial(phone) if phone else hang_up())
 
 
-def twiml_response(twiml: str) -> HttpResponse:
-    return HttpResponse(twiml, content_type="text/xml")
+# -- TwiML ---------------------------------------------------------------------------------------
+
+
+def dial(phone: str) -> VoiceResponse:
+    """Bridge the answered call to ``phone``, showing the ``call`` channel's number."""
+    response = VoiceResponse()
+    caller_id = str(channel_options(Channel.CALL).get("FROM") or "") or None
+    response.dial(phone, caller_id=caller_id, answer_on_bridge=True)
+    return response
+
+
+def hang_up() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def twiml_response(twiml: VoiceResponse) -> HttpResponse:
+    return HttpResponse(str(twiml), content_type="text/xml")

@@ -93,9 +93,3 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
         response = VoiceResponse()
         response.dial(phone, caller_id=self.from_, answer_on_bridge=True)
         return str(response)
-
-    @staticmethod
-    def hang_up() -> str:
-        response = VoiceResponse()
-        response.hangup()
-        return str(response)
