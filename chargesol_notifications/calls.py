@@ -10,15 +10,15 @@ from django.db import transaction
 
 from .arguments import check_call_arguments
 from .backends import get_backend
-from .backends.base import BaseChannelBackend, OutgoingCall
 from .choices import CallOutcome, CallType, Channel
-from .exceptions import ConfigurationError, DeliveryError, InvalidCallError, InvalidPhoneNumberError
+from .exceptions import ConfigurationError, InvalidCallError, InvalidPhoneNumberError
 from .models import CallLog
+from .outgoing import build_call
 from .recipients import normalise_phone, resolve_address
 
 logger = logging.getLogger("chargesol_notifications.calls")
 
-CONTEXT_TYPE_MAX_LENGTH = CallLog._meta.get_field("context_type").max_length
+CONTEXT_TYPE_MAX_LENGTH: int = CallLog._meta.get_field("context_type").max_length or 0
 
 
 def log_call(
@@ -85,21 +85,22 @@ def place_call(
     except InvalidPhoneNumberError as exc:
         raise InvalidCallError(f"The caller's phone: {exc}") from exc
     backend = get_backend(Channel.CALL)
-    if type(backend).start_call is BaseChannelBackend.start_call:
+    if not backend.supports_calls:
         raise ConfigurationError(
             f"{type(backend).__name__}, the backend of the call channel, cannot place calls."
         )
-    call_log = CallLog.objects.create(**fields, notes=str(notes or ""))
-    call = OutgoingCall(call_log_id=call_log.pk, to=call_log.callee_phone, connect_to=connect_to)
+    call_log = CallLog(**fields, notes=str(notes or ""))
+    # Built before the row is written: a URLconf without the app's webhooks raises here.
+    call = build_call(backend, call_log.pk, to=call_log.callee_phone, connect_to=connect_to)
+    call_log.save(force_insert=True)
 
     def dial() -> None:
-        try:
-            gateway_call_id = backend.start_call(call)
-        except DeliveryError as error:
-            logger.warning("Call %s could not be placed: %s", call_log.pk, error)
-            call_log.append_note(f"The call could not be placed: {error}")
+        placed = backend.place(call)
+        if placed.error is not None:
+            logger.warning("Call %s could not be placed: %s", call_log.pk, placed.error)
+            call_log.append_note(f"The call could not be placed: {placed.error}")
         else:
-            logger.info("Call %s placed (%s)", call_log.pk, gateway_call_id)
+            logger.info("Call %s placed (%s)", call_log.pk, placed.gateway_message_id)
 
     transaction.on_commit(dial, robust=True)
     return call_log

@@ -19,11 +19,12 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from .backends import get_backend
-from .backends.base import SendAttempt
+from .backends.base import BaseChannelBackend, SendAttempt, as_delivery_error
 from .choices import NotificationStatus, ReceiptStatus
 from .conf import get_setting
 from .exceptions import DeliveryError, TransientDeliveryError
 from .models import Notification
+from .outgoing import build_message
 from .retry import is_due, max_attempts, retry_delay
 from .signals import notification_failed, notification_sent
 from .status import record_attempt_failure, record_receipt
@@ -81,23 +82,34 @@ def deliver(
 def _send_and_record(
     notification: Notification, attempt: int, extra: dict[str, Any] | None
 ) -> DeliveryOutcome:
-    """Send through the channel's backend; record the receipt and move the status."""
+    """Build the message, send it through the channel's backend; record the receipt and
+    move the status."""
+    backend: BaseChannelBackend | None = None
     try:
         backend = get_backend(notification.channel)
+        message = build_message(notification, backend, extra or {})
     except ImproperlyConfigured as exc:
         # A broken channel setting is fixed by a deploy, not by the message: keep the
         # notification for a retry (bounded like any transient failure), and let the
         # other channels go on.
         logger.error("Cannot deliver notification %s: %s", notification.pk, exc)
-        sent = SendAttempt(
-            message=None, error=TransientDeliveryError(str(exc), code="improperly_configured")
-        )
-        return _record_outcome(notification, None, sent, attempt)
-    return _record_outcome(notification, backend, backend.send(notification, extra=extra), attempt)
+        error = TransientDeliveryError(str(exc), code="improperly_configured")
+        sent = SendAttempt(message=None, error=error)
+    except Exception as exc:
+        # No address, a bad number, a body too long: the codes staff read. A resolver
+        # that crashed goes by the backends' policy for unexpected errors.
+        during = f"building the message of notification {notification.pk}"
+        sent = SendAttempt(message=None, error=as_delivery_error(exc, during=during))
+    else:
+        sent = backend.send(message)
+    return _record_outcome(notification, backend, sent, attempt)
 
 
 def _record_outcome(
-    notification: Notification, backend: Any, sent: SendAttempt, attempt: int
+    notification: Notification,
+    backend: BaseChannelBackend | None,
+    sent: SendAttempt,
+    attempt: int,
 ) -> DeliveryOutcome:
     if sent.error is None:
         outcome = record_receipt(
@@ -137,7 +149,12 @@ def _record_outcome(
     return DeliveryOutcome("failed")
 
 
-def _fail(notification: Notification, backend: Any, error: DeliveryError, message: str) -> None:
+def _fail(
+    notification: Notification,
+    backend: BaseChannelBackend | None,
+    error: DeliveryError,
+    message: str,
+) -> None:
     outcome = record_receipt(
         notification, ReceiptStatus.FAILED, error_code=error.code, error_message=message
     )
@@ -198,6 +215,6 @@ def deliver_notification(notification_id: str, extra: dict[str, Any] | None = No
     return deliver(notification_id, extra).result
 
 
-def signal_sender(backend: Any) -> type:
+def signal_sender(backend: BaseChannelBackend | None) -> type:
     """Signals name the backend class; Notification when no backend could be built."""
     return type(backend) if backend is not None else Notification

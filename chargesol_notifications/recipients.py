@@ -109,4 +109,5 @@ def is_phone_character(character: str) -> bool:
 def _as_callable(value: str | Callable[..., Any] | None) -> Callable[..., Any] | None:
     if value is None or callable(value):
         return value
-    return import_string(value)
+    target: Callable[..., Any] = import_string(value)
+    return target

@@ -35,14 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import Node, TextNode, VariableDoesNotExist, VariableNode
 from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
-from .conf import SETTING_NAME
 from .exceptions import (
     ForbiddenTemplateSyntaxError,
     MissingPlaceholderError,
@@ -123,7 +120,10 @@ def _loadable_libraries() -> dict[str, str]:
 
 @functools.cache
 def get_engine() -> Engine:
-    """The engine of notification templates, built once the app registry is ready."""
+    """The engine of notification templates, built once the app registry is ready.
+
+    Dropped with the compile cache when settings change (:mod:`.handlers`).
+    """
     return _PlainTextEngine(
         dirs=[],
         app_dirs=False,
@@ -157,15 +157,6 @@ def compile_source(source: str) -> Template:
         # {% if not not not ... %}: Django's expression parser recurses per operator.
         raise TemplateBudgetError("The template nests expressions too deeply.") from exc
     return meter_template(compiled, limits)
-
-
-@receiver(setting_changed)
-def _reset_engine(*, setting: str, **kwargs: Any) -> None:
-    # Which libraries {% load %} reaches depends on INSTALLED_APPS (tests change it);
-    # compiled templates carry the compile-time limits of RENDER_LIMITS.
-    if setting in ("INSTALLED_APPS", SETTING_NAME):
-        get_engine.cache_clear()
-        compile_source.cache_clear()
 
 
 def compile_template(source: str, *, name: str) -> Template:

@@ -17,7 +17,7 @@ def base_delay(failures: int) -> float:
     """Seconds to wait after the ``failures``-th failed attempt, before jitter."""
     base = float(get_setting("RETRY_BACKOFF_SECONDS"))
     cap = float(get_setting("RETRY_BACKOFF_MAX_SECONDS"))
-    return min(cap, base * 2 ** (failures - 1))
+    return min(cap, base * 2.0 ** (failures - 1))
 
 
 def retry_delay(failures: int) -> float:

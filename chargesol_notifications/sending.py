@@ -28,6 +28,7 @@ from .exceptions import (
     UnknownChannelError,
 )
 from .models import Notification, NotificationTemplate
+from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, plain_context, recipient_context, with_values
 from .rendering import render_message
 from .signals import notification_queued
@@ -35,7 +36,7 @@ from .signals import notification_queued
 #: Namespace of the ids derived from idempotency keys (any fixed UUID will do).
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0f6d7a52-4f0e-4b8a-9a43-3c1f5e2b7d11")
 
-SUBJECT_MAX_LENGTH = Notification._meta.get_field("subject").max_length
+SUBJECT_MAX_LENGTH: int = Notification._meta.get_field("subject").max_length or 0
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,13 @@ def check_request(
 
 
 def load_template(template: str | NotificationTemplate, channel: str) -> NotificationTemplate:
-    if isinstance(template, NotificationTemplate):
-        instance = template
-    else:
-        instance = NotificationTemplate.objects.filter(name=template).first()
-        if instance is None:
-            raise TemplateNotFoundError(f"No notification template is named {template!r}.")
+    instance = (
+        template
+        if isinstance(template, NotificationTemplate)
+        else NotificationTemplate.objects.filter(name=template).first()
+    )
+    if instance is None:
+        raise TemplateNotFoundError(f"No notification template is named {template!r}.")
     if not instance.is_active:
         raise TemplateNotFoundError(f"The notification template {instance.name!r} is inactive.")
     if channel not in TemplateChannel.values:
@@ -233,7 +235,7 @@ def backend_extra(spec: MessageSpec, context: Mapping[str, Any]) -> dict[str, An
         # A configuration error is for `manage.py check` and the delivery receipt to
         # report, not for the lead code calling notify().
         return None
-    return backend.extra_for(spec.template, context)
+    return extra_at_notify(backend, spec.template, context)
 
 
 def idempotent_id(recipient_pk: Any, channel: str, key: str) -> uuid.UUID:

@@ -250,3 +250,19 @@ def test_a_broken_channel_setting_does_not_stop_the_others(configure):
     receipt = sms.receipts.get()
     assert receipt.error_code == "improperly_configured"
     assert "['sms']['BACKEND']" in receipt.error_message
+
+
+def test_a_crashing_recipient_resolver_is_retried_and_logged(send, settings, caplog):
+    def resolver(user, channel):
+        raise RuntimeError("resolver bug")
+
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "RECIPIENT_RESOLVER": resolver,
+    }
+    n = send(UserFactory(), "sms", body="x")
+    receipt = only_receipt(n)
+    assert (n.status, receipt.error_code) == ("queued", "backend_error")
+    assert "RuntimeError: resolver bug" in receipt.error_message
+    assert "building the message of notification" in caplog.text
+    assert chargesol_notifications.outbox == []

@@ -1,15 +1,20 @@
 """Channel backends, loaded from ``CHARGESOL_NOTIFICATIONS["CHANNELS"]``.
 
 ``backends[channel]`` (or :func:`get_backend`) returns the backend instance serving that
-channel, built once per process and rebuilt when the setting changes, so
-``override_settings`` in tests swaps backends the way Django's ``TASKS`` handler does.
+channel. :class:`BackendHandler` is Django's ``BaseConnectionHandler`` (the handler of
+``CACHES``, ``STORAGES`` and ``TASKS``): each thread, and each async context, gets
+instances of its own, built on first use, because a gateway client (Twilio's, an SMTP
+connection) is not safe to share between threads. On ``setting_changed`` for
+``CHARGESOL_NOTIFICATIONS`` (see :mod:`chargesol_notifications.handlers`) the handler
+is rebuilt, so ``override_settings`` in tests swaps backends.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
+from asgiref.local import Local
+from django.utils.connection import BaseConnectionHandler
 from django.utils.module_loading import import_string
 
 from ..choices import Channel
@@ -18,6 +23,11 @@ from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from .base import BaseChannelBackend
+
+    # django-stubs makes the handler generic; Django's class is not subscriptable.
+    Handler = BaseConnectionHandler["BaseChannelBackend"]
+else:
+    Handler = BaseConnectionHandler
 
 DEFAULT_BACKEND = "chargesol_notifications.backends.console.ConsoleBackend"
 
@@ -28,9 +38,25 @@ def channel_setting_name(channel: str, *keys: str) -> str:
     return f"{SETTING_NAME}{path}"
 
 
-def backend_config(channel: str) -> dict[str, Any]:
+def check_channel(channel: str) -> None:
+    if channel not in Channel.values:
+        raise ConfigurationError(
+            f"{channel_setting_name(channel)}: {channel!r} is not a channel "
+            f"(choose from {', '.join(Channel.values)})."
+        )
+
+
+def configured_channels() -> dict[str, Any]:
+    """Every channel's raw configuration; ``CHANNELS`` entries checked one by one later."""
+    channels = get_setting("CHANNELS")
+    if not isinstance(channels, dict):
+        raise ConfigurationError(f"{SETTING_NAME}['CHANNELS'] must be a dict.")
+    return {channel: channels.get(channel) for channel in Channel.values}
+
+
+def backend_config(channel: str, config: Any = None) -> dict[str, Any]:
     """The ``{"BACKEND": ..., "OPTIONS": ...}`` dict for ``channel`` (console if unlisted)."""
-    config = get_setting("CHANNELS").get(channel) or {"BACKEND": DEFAULT_BACKEND}
+    config = config or {"BACKEND": DEFAULT_BACKEND}
     if not isinstance(config, dict) or "BACKEND" not in config:
         raise ConfigurationError(f"{channel_setting_name(channel)} needs a 'BACKEND' key.")
     unknown = set(config) - {"BACKEND", "OPTIONS"}
@@ -42,14 +68,9 @@ def backend_config(channel: str) -> dict[str, Any]:
     return config
 
 
-def load_backend(channel: str) -> BaseChannelBackend:
-    """Import and build the backend configured for ``channel``."""
-    if channel not in Channel.values:
-        raise ConfigurationError(
-            f"{channel_setting_name(channel)}: {channel!r} is not a channel "
-            f"(choose from {', '.join(Channel.values)})."
-        )
-    config = backend_config(channel)
+def build_backend(channel: str, config: Any) -> BaseChannelBackend:
+    """Import and build the backend that ``config`` (one ``CHANNELS`` entry) names."""
+    config = backend_config(channel, config)
     try:
         backend_class = import_string(config["BACKEND"])
     except ImportError as exc:
@@ -57,29 +78,50 @@ def load_backend(channel: str) -> BaseChannelBackend:
             f"{channel_setting_name(channel, 'BACKEND')}: cannot import "
             f"{config['BACKEND']!r}: {exc}"
         ) from exc
-    return backend_class(channel=channel, options=config.get("OPTIONS") or {})
+    backend: BaseChannelBackend = backend_class(
+        channel=channel, options=config.get("OPTIONS") or {}
+    )
+    return backend
 
 
-class BackendHandler:
-    """Channel -> backend instance, cached until ``CHARGESOL_NOTIFICATIONS`` changes."""
+def load_backend(channel: str) -> BaseChannelBackend:
+    """A new backend for ``channel`` from the current settings (the system checks' way)."""
+    check_channel(channel)
+    return build_backend(channel, configured_channels()[channel])
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._backends: dict[str, BaseChannelBackend] = {}
+
+class BackendHandler(Handler):
+    """Channel -> backend instance, one per thread or async context, like Django's caches.
+
+    The settings are read once per configuration; :meth:`reset` (on ``setting_changed``)
+    closes this thread's backends and forgets every thread's, which are built anew from
+    the new settings on their next use.
+    """
+
+    settings_name = SETTING_NAME
+    exception_class = ConfigurationError
+    # Set by BaseConnectionHandler.__init__ (django-stubs leaves them out).
+    _connections: Local
+    _settings: dict[str, Any] | None
+
+    def configure_settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        return configured_channels() if settings is None else settings
+
+    def create_connection(self, alias: str) -> BaseChannelBackend:
+        return build_backend(alias, self.settings[alias])
 
     def __getitem__(self, channel: str) -> BaseChannelBackend:
-        backend = self._backends.get(channel)
-        if backend is None:
-            with self._lock:
-                backend = self._backends.get(channel) or load_backend(channel)
-                self._backends[channel] = backend
-        return backend
+        check_channel(channel)
+        return super().__getitem__(channel)
 
     def reset(self) -> None:
-        with self._lock:
-            for backend in self._backends.values():
+        for channel in Channel.values:
+            backend = getattr(self._connections, channel, None)
+            if backend is not None:
                 backend.close()
-            self._backends = {}
+        self._connections = Local(self.thread_critical)
+        self._settings = None
+        self.__dict__.pop("settings", None)
 
 
 backends = BackendHandler()

@@ -1,39 +1,29 @@
-"""The base of every channel backend: the delivery loop and its contract."""
+"""The base of every channel backend: its contract, its capabilities and its error policy."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.core import checks
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
-from ..choices import Channel
-from ..exceptions import (
-    ConfigurationError,
-    DeliveryError,
-    InvalidPhoneNumberError,
-    MessageTooLongError,
-    NoAddressError,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
-from ..recipients import PHONE_CHANNELS, Address, normalise_phone, resolve_address
+from ..exceptions import ConfigurationError, DeliveryError, TransientDeliveryError
 from ..segments import SegmentCount, count_segments
-
-if TYPE_CHECKING:
-    from ..models import Notification, NotificationTemplate
 
 logger = logging.getLogger("chargesol_notifications.delivery")
 
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One rendered message on its way to a gateway, with its resolved address."""
+    """One rendered message on its way to a gateway: everything a backend needs.
+
+    Delivery builds it from the notification (see :mod:`chargesol_notifications.outgoing`):
+    the address is resolved and checked for the channel and the body is within the
+    backend's :attr:`~BaseChannelBackend.max_body_length` before a backend sees it.
+    """
 
     notification_id: uuid.UUID
     channel: str
@@ -42,10 +32,19 @@ class OutgoingMessage:
     body: str
     subject: str = ""
     template_name: str | None = None
-    #: The body_template the body was rendered from, for backends that send templates.
+    #: The body_template the body was rendered from ("" for a literal body).
     template_source: str = ""
-    #: Backend-specific extras (e.g. WhatsApp Content variables).
+    #: What the backend's ``extra_for()`` kept when the notification was queued.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The public URL the gateway should report this message's status to, or None (no
+    #: WEBHOOK_BASE_URL, or the backend takes no status callbacks). Derived from
+    #: ``notification_id``, so it takes no part in comparisons.
+    status_callback: str | None = field(default=None, compare=False)
+    #: For backends that :attr:`~BaseChannelBackend.supports_content_templates`: the
+    #: approved template (``WHATSAPP_CONTENT_TEMPLATES``) to send instead of the body,
+    #: and its variables, numbered from "1". None otherwise.
+    content_sid: str | None = None
+    content_variables: Mapping[str, str] | None = None
 
     @property
     def segments(self) -> SegmentCount:
@@ -62,13 +61,18 @@ class OutgoingCall:
     to: str
     #: The staff caller's own phone, E.164.
     connect_to: str
+    #: Public URL for the call's status callbacks, or None. Derived from ``call_log_id``.
+    status_callback: str | None = field(default=None, compare=False)
+    #: Public URL the gateway asks, once the call is answered, whether to connect
+    #: ``connect_to`` (a person) or hang up (a machine); None to connect whoever answers.
+    answer_url: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class SendAttempt:
-    """What one call of :meth:`BaseChannelBackend.send` came to."""
+    """What one send (or one call placed) came to: the gateway's id, or an error."""
 
-    message: OutgoingMessage | None
+    message: OutgoingMessage | OutgoingCall | None
     gateway_message_id: str | None = None
     error: DeliveryError | None = None
 
@@ -77,14 +81,32 @@ class SendAttempt:
         return self.error is None
 
 
+def as_delivery_error(exc: Exception, *, during: str) -> DeliveryError:
+    """The one policy for what goes wrong on the way to a gateway.
+
+    A :class:`~chargesol_notifications.exceptions.DeliveryError` is what it says. Anything
+    else (a bug, a library failing in a way nobody classified, a recipient resolver that
+    crashed) is logged with its traceback and becomes a transient error with the code
+    ``backend_error``: retried with backoff like a timeout, so a bug cannot make a message
+    vanish, and failed once ``MAX_ATTEMPTS`` run out.
+    """
+    if isinstance(exc, DeliveryError):
+        return exc
+    logger.error("Unexpected error while %s", during, exc_info=exc)
+    return TransientDeliveryError(
+        f"{type(exc).__name__}: {exc}", code="backend_error", response=exc
+    )
+
+
 class BaseChannelBackend:
     """Sends rendered notifications over one channel. Subclass it to add a gateway.
 
-    **What a backend receives.** :meth:`send_message` gets an :class:`OutgoingMessage`:
-    the notification's rendered ``subject`` and ``body`` and an address already resolved
-    and checked for the channel: an E.164 phone number (``+447700900123``) for ``sms``,
-    ``whatsapp`` and ``call``; a validated email address for ``email``; a tuple of push
-    tokens for ``push``. Backends do not read the database.
+    **What a backend receives.** :meth:`send_message` gets an :class:`OutgoingMessage`,
+    never a model instance: the rendered ``subject`` and ``body``, the address already
+    resolved and checked for the channel (an E.164 number for ``sms``, ``whatsapp`` and
+    ``call``; a validated email address for ``email``; a tuple of push tokens for
+    ``push``), the ``status_callback`` URL when the backend takes callbacks, and
+    ``extra``. Backends talk to their gateway and nothing else: no database, no resolver.
 
     **What it returns.** The gateway's id for the accepted message (Twilio's ``SM…`` or
     ``CA…`` sid, an email's Message-ID, ...), or ``None`` when the gateway has none. The id
@@ -94,14 +116,14 @@ class BaseChannelBackend:
     when sending again cannot help (invalid number, opted-out recipient, rejected content);
     :class:`~chargesol_notifications.exceptions.TransientDeliveryError` for timeouts, rate
     limits and gateway faults, which are retried with backoff. Give both the gateway's
-    error ``code`` and message: they end up in the receipt that staff read. Any other
-    exception is treated as transient (so a bug cannot make a message vanish) and logged.
+    error ``code`` and message: they end up in the receipt that staff read. Anything else
+    goes through :func:`as_delivery_error`, the one policy for unexpected errors.
 
-    **What the base does.** :meth:`send` owns the loop: it resolves and checks the address,
-    enforces :attr:`max_body_length`, calls :meth:`send_message` and turns every outcome
-    into a :class:`SendAttempt`. Recording receipts, moving statuses and sending signals
-    is done by :mod:`chargesol_notifications.delivery` around it, the same for every
-    backend.
+    **What the base does.** :meth:`send` and :meth:`place` wrap the hooks
+    :meth:`send_message` and :meth:`start_call` and turn every outcome into a
+    :class:`SendAttempt`. Building the message, recording receipts, moving statuses,
+    retrying and sending signals is done by :mod:`chargesol_notifications.delivery`
+    around it, the same for every backend.
 
     **Configuration.** ``OPTIONS`` of the channel's settings arrive as keyword arguments
     to :meth:`configure`; names not listed in :attr:`option_names` are rejected with the
@@ -110,15 +132,31 @@ class BaseChannelBackend:
 
     #: Channels this backend can serve; empty means any channel.
     channels: ClassVar[frozenset[str]] = frozenset()
-    #: Longest body the gateway accepts, in characters; None for no limit.
-    max_body_length: ClassVar[int | None] = None
     #: OPTIONS keys this backend accepts.
     option_names: ClassVar[frozenset[str]] = frozenset()
+    #: Longest body the gateway accepts, in characters, or None for no limit. Delivery
+    #: fails a longer body (``body_too_long``) without calling the backend.
+    max_body_length: ClassVar[int | None] = None
     #: Whether the gateway reports delivery by webhook (the status then moves past sent);
     #: the system checks then require WEBHOOK_BASE_URL and the app's URLconf.
     reports_delivery: ClassVar[bool] = False
+    #: URL name (for ``reverse()``) of the webhook that takes this gateway's status
+    #: callbacks. Delivery then gives each message ``status_callback``: that webhook's
+    #: public URL (``WEBHOOK_BASE_URL``), identifying the notification (``?n=<id>``).
+    status_callback_url_name: ClassVar[str | None] = None
     #: Whether this backend only suits development (system check W010 when DEBUG is off).
     development_only: ClassVar[bool] = False
+    #: Whether :meth:`start_call` can place a click-to-call; ``place_call()`` refuses a
+    #: ``call`` backend without it (``ImproperlyConfigured``) and writes nothing.
+    supports_calls: ClassVar[bool] = False
+    #: For click-to-calls: URL name of the webhook the gateway asks what to do once the
+    #: call is answered (``OutgoingCall.answer_url``, identifying the call log).
+    call_answer_url_name: ClassVar[str | None] = None
+    #: Whether the backend sends the approved templates of ``WHATSAPP_CONTENT_TEMPLATES``:
+    #: a message of a mapped template then carries ``content_sid`` and
+    #: ``content_variables`` (computed at ``notify()``, or read back from the body on a
+    #: retry) to send instead of the body. Other backends always send the body.
+    supports_content_templates: ClassVar[bool] = False
 
     def __init__(self, *, channel: str, options: Mapping[str, Any] | None = None) -> None:
         from . import channel_setting_name
@@ -150,26 +188,28 @@ class BaseChannelBackend:
             f"{type(self).__module__}.{type(self).__name__} must implement send_message()."
         )
 
+    def start_call(self, call: OutgoingCall) -> str | None:
+        """Place a click-to-call; return the gateway's call id.
+
+        Backends that implement it set :attr:`supports_calls`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__module__}.{type(self).__name__} sets supports_calls but does "
+            "not implement start_call()."
+        )
+
     def extra_for(
-        self, template: NotificationTemplate, context: Mapping[str, Any]
+        self, *, template_name: str, template_source: str, context: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Data to keep with a templated notification until it is sent, or None.
 
-        Called by notify() with the template and the full rendering context (recipient
-        included), for what the rendered body alone cannot carry (WhatsApp Content
-        variables). It travels with the delivery task, so it must be JSON-serialisable.
+        Called by ``notify()`` with the template's name and ``body_template`` and the full
+        rendering context (recipient included, all plain data), for what the rendered
+        body alone cannot carry. What it returns reaches :meth:`send_message` as
+        ``message.extra``; it travels with the delivery task, so it must be
+        JSON-serialisable. A notification delivered by ``deliver_queued`` has lost it.
         """
         return None
-
-    def start_call(self, call: OutgoingCall) -> str | None:
-        """Place a click-to-call (``place_call()``); return the gateway's call id.
-
-        Only backends of the ``call`` channel implement it.
-        """
-        raise ConfigurationError(
-            f"{type(self).__name__} cannot place calls; configure a call backend for "
-            "CHARGESOL_NOTIFICATIONS['CHANNELS']['call']."
-        )
 
     def check(self) -> Iterable[checks.CheckMessage]:
         """System-check messages about this backend's configuration."""
@@ -180,74 +220,36 @@ class BaseChannelBackend:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def send(
-        self, notification: Notification, *, extra: Mapping[str, Any] | None = None
-    ) -> SendAttempt:
-        """Resolve, check and send one notification; never raises for delivery problems."""
-        message: OutgoingMessage | None = None
-        try:
-            message = self.build_message(notification, extra=extra or {})
-            if self.max_body_length is not None and len(message.body) > self.max_body_length:
-                raise MessageTooLongError(
-                    f"The body is {len(message.body)} characters; {type(self).__name__} "
-                    f"sends at most {self.max_body_length}.",
-                    code="body_too_long",
-                )
-            gateway_message_id = self.send_message(message)
-        except DeliveryError as error:
-            return SendAttempt(message=message, error=error)
-        except Exception as exc:
-            logger.exception("%s failed on notification %s", type(self).__name__, notification.pk)
-            error = TransientDeliveryError(
-                f"{type(exc).__name__}: {exc}", code="backend_error", response=exc
-            )
-            return SendAttempt(message=message, error=error)
-        return SendAttempt(message=message, gateway_message_id=gateway_message_id)
-
-    def build_message(
-        self, notification: Notification, *, extra: Mapping[str, Any]
-    ) -> OutgoingMessage:
-        template = notification.template if notification.template_id else None
-        address = resolve_address(notification.recipient, notification.channel)
-        if address is None:
-            raise NoAddressError(
-                f"The recipient has no address for the {notification.channel} channel.",
-                code="no_address",
-            )
-        return OutgoingMessage(
-            notification_id=notification.pk,
-            channel=notification.channel,
-            to=self.check_address(notification.channel, address),
-            subject=notification.subject,
-            body=notification.body,
-            template_name=template.name if template else None,
-            template_source=template.body_template if template else "",
-            extra=extra,
+    def send(self, message: OutgoingMessage) -> SendAttempt:
+        """Send one message; never raises for delivery problems."""
+        return self._attempt(
+            message, self.send_message, f"sending notification {message.notification_id}"
         )
 
-    @staticmethod
-    def check_address(channel: str, address: Address) -> str | tuple[str, ...]:
-        """The address in the form the channel's backends receive, or a permanent error."""
-        if channel == Channel.PUSH:
-            return tuple(address) if isinstance(address, list) else (address,)
-        if isinstance(address, list):
-            raise PermanentDeliveryError(
-                f"The resolver returned several addresses for {channel}; one is needed.",
-                code="invalid_address",
+    def place(self, call: OutgoingCall) -> SendAttempt:
+        """Place one click-to-call; never raises for delivery problems.
+
+        Raises :class:`~chargesol_notifications.exceptions.ConfigurationError` when the
+        backend does not :attr:`supports_calls`: that is a deployment to fix, not a call
+        that failed.
+        """
+        if not self.supports_calls:
+            raise ConfigurationError(
+                f"{type(self).__name__}, the backend of the {self.channel} channel, cannot "
+                "place calls; configure a call backend for "
+                "CHARGESOL_NOTIFICATIONS['CHANNELS']['call']."
             )
-        if channel in PHONE_CHANNELS:
-            try:
-                return normalise_phone(address)
-            except InvalidPhoneNumberError as exc:
-                raise PermanentDeliveryError(
-                    f"{exc}; phone numbers must be valid E.164 (+ and country code).",
-                    code="invalid_phone",
-                ) from exc
-        if channel == Channel.EMAIL:
-            try:
-                validate_email(address)
-            except ValidationError as exc:
-                raise PermanentDeliveryError(
-                    f"{address!r} is not a valid email address.", code="invalid_email"
-                ) from exc
-        return address
+        return self._attempt(call, self.start_call, f"placing call {call.call_log_id}")
+
+    def _attempt(
+        self,
+        item: OutgoingMessage | OutgoingCall,
+        hook: Callable[[Any], str | None],
+        during: str,
+    ) -> SendAttempt:
+        try:
+            gateway_id = hook(item)
+        except Exception as exc:
+            error = as_delivery_error(exc, during=f"{during} through {type(self).__name__}")
+            return SendAttempt(message=item, error=error)
+        return SendAttempt(message=item, gateway_message_id=gateway_id)

@@ -15,6 +15,7 @@ class ConsoleBackend(BaseChannelBackend):
 
     option_names = frozenset({"STREAM"})
     development_only = True
+    supports_calls = True
     _write_lock = threading.Lock()
 
     def configure(self, *, STREAM: TextIO | None = None, **options: Any) -> None:

@@ -9,6 +9,7 @@ class DummyBackend(BaseChannelBackend):
     """Marks messages sent without sending them (no gateway id)."""
 
     development_only = True
+    supports_calls = True
 
     def send_message(self, message: OutgoingMessage) -> None:
         return None

@@ -14,7 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMessage
-from django.core.mail.message import DNS_NAME
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import DNS_NAME  # type: ignore[attr-defined]
 from django.utils.module_loading import import_string
 
 from ..choices import Channel
@@ -26,6 +27,20 @@ from ..exceptions import (
 )
 from . import channel_setting_name
 from .base import BaseChannelBackend, OutgoingMessage
+
+try:
+    from anymail.exceptions import (
+        AnymailConfigurationError,
+        AnymailError,
+        AnymailRecipientsRefused,
+    )
+except ImportError:  # django-anymail is optional: without it, nothing raises its errors.
+    ANYMAIL_ERRORS: tuple[type[Exception], ...] = ()
+    ANYMAIL_REFUSED: tuple[type[Exception], ...] = ()
+else:
+    # AnymailConfigurationError is an ImproperlyConfigured, outside AnymailError.
+    ANYMAIL_ERRORS = (AnymailError, AnymailConfigurationError)
+    ANYMAIL_REFUSED = (AnymailRecipientsRefused,)
 
 
 class EmailBackend(BaseChannelBackend):
@@ -70,12 +85,15 @@ class EmailBackend(BaseChannelBackend):
         try:
             sent = self.deliver_email(email)
         except Exception as exc:
-            raise classify_email_error(exc) from exc
+            error = classify_email_error(exc)
+            if error is None:
+                raise  # not a mail failure anyone classified: the base class's policy
+            raise error from exc
         if not sent:
             raise PermanentDeliveryError("The mail backend accepted no message.", code="not_sent")
         # django-anymail puts the ESP's own id on the message.
-        status = getattr(email, "anymail_status", None)
-        return getattr(status, "message_id", None) or message_id
+        esp_message_id = getattr(getattr(email, "anymail_status", None), "message_id", None)
+        return str(esp_message_id) if esp_message_id not in (None, "") else message_id
 
     def deliver_email(self, email: EmailMessage) -> int:
         # Only APIs that no Django version deprecates: send(using=...) exists from 6.1,
@@ -83,13 +101,20 @@ class EmailBackend(BaseChannelBackend):
         if self.mailer:
             return email.send(using=self.mailer)
         if self.email_backend:
-            return import_string(self.email_backend)(fail_silently=False).send_messages([email])
+            connection: BaseEmailBackend = import_string(self.email_backend)(fail_silently=False)
+            return connection.send_messages([email]) or 0
         return email.send()
 
 
-def classify_email_error(exc: Exception) -> DeliveryError:
-    """Map an exception from a mail backend to a permanent or transient delivery error."""
-    name = type(exc).__name__
+def classify_email_error(exc: Exception) -> DeliveryError | None:
+    """Map a failure of the mail framework to a permanent or transient delivery error.
+
+    None for anything else, which :func:`~.base.as_delivery_error` handles like any
+    unexpected error of a backend.
+    """
+    # Before OSError: anymail's HTTP errors are requests' HTTPErrors, which are OSErrors.
+    if isinstance(exc, ANYMAIL_ERRORS):
+        return classify_anymail_error(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return PermanentDeliveryError(f"Recipient refused: {exc.recipients}", code="smtp_refused")
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -104,13 +129,21 @@ def classify_email_error(exc: Exception) -> DeliveryError:
             TransientDeliveryError if 400 <= exc.smtp_code < 500 else PermanentDeliveryError
         )
         return error_class(text, code=f"smtp_{code}")
-    if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)):
-        return TransientDeliveryError(f"{name}: {exc}", code="smtp_connection")
-    if type(exc).__module__.startswith("anymail"):
-        status_code = getattr(exc, "status_code", None)
-        if name == "AnymailRecipientsRefused":
-            return PermanentDeliveryError(str(exc), code="recipients_refused")
-        if status_code is None or status_code == 429 or status_code >= 500:
-            return TransientDeliveryError(str(exc), code=f"esp_{status_code or 'error'}")
-        return PermanentDeliveryError(str(exc), code=f"esp_{status_code}")
-    return PermanentDeliveryError(f"{name}: {exc}", code="email_error")
+    if isinstance(exc, OSError):  # smtplib's other errors, sockets, TLS
+        return TransientDeliveryError(f"{type(exc).__name__}: {exc}", code="smtp_connection")
+    if isinstance(exc, ValueError):
+        # The message cannot be built as it is (BadHeaderError, an unencodable address):
+        # it would fail the same way again.
+        return PermanentDeliveryError(f"{type(exc).__name__}: {exc}", code="email_error")
+    return None
+
+
+def classify_anymail_error(exc: Exception) -> DeliveryError:
+    """django-anymail's errors: a refused recipient is final; HTTP 429, 5xx and errors
+    without an HTTP status are retried; any other HTTP status is final."""
+    if isinstance(exc, ANYMAIL_REFUSED):
+        return PermanentDeliveryError(str(exc), code="recipients_refused")
+    status_code = getattr(exc, "status_code", None)
+    if status_code is None or status_code == 429 or status_code >= 500:
+        return TransientDeliveryError(str(exc), code=f"esp_{status_code or 'error'}")
+    return PermanentDeliveryError(str(exc), code=f"esp_{status_code}")

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 
 import chargesol_notifications
 
 from .base import BaseChannelBackend, OutgoingCall, OutgoingMessage
 
-_ids = itertools.count(1)
-
 
 class LocmemBackend(BaseChannelBackend):
     """Appends each :class:`OutgoingMessage` (and :class:`OutgoingCall`) to
-    ``chargesol_notifications.outbox``."""
+    ``chargesol_notifications.outbox``.
+
+    Its ids are random (``locmem-`` and a uuid4), not counted: a receipt's gateway id is
+    unique per status across the database, and ``deliver_queued`` or a worker in another
+    process counting from 1 again would take an id this process already used.
+    """
 
     development_only = True
+    supports_calls = True
 
     def send_message(self, message: OutgoingMessage) -> str:
         chargesol_notifications.outbox.append(message)
-        return f"locmem-{next(_ids)}"
+        return new_id()
 
     def start_call(self, call: OutgoingCall) -> str:
         chargesol_notifications.outbox.append(call)
-        return f"locmem-{next(_ids)}"
+        return new_id()
+
+
+def new_id() -> str:
+    return f"locmem-{uuid.uuid4().hex}"

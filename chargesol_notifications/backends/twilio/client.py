@@ -1,20 +1,17 @@
-"""What every Twilio backend shares: credentials, the ``twilio`` client, callback URLs."""
+"""What every Twilio backend shares: credentials, the ``twilio`` client, system checks."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from django.core import checks
-from django.urls import reverse
 from django.utils.module_loading import import_string
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ...conf import get_setting
 from .. import channel_setting_name
 from .errors import classify
 
@@ -26,20 +23,6 @@ MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 #: Seconds to wait for Twilio's answer when no HTTP_CLIENT is given (twilio's own client
 #: waits forever by default, which would hold a worker and the notification's row lock).
 DEFAULT_TIMEOUT = 15.0
-
-
-def webhook_url(view_name: str, **params: str) -> str | None:
-    """The public URL of one of our webhooks, identifying what it is about, or None.
-
-    The query (``?n=<notification id>``) lets a callback find its notification even
-    when it arrives before the send's own receipt is committed.
-    """
-    base = get_setting("WEBHOOK_BASE_URL")
-    if not base:
-        return None
-    path = reverse(f"chargesol_notifications:{view_name}")
-    query = f"?{urlencode(params)}" if params else ""
-    return f"{base.rstrip('/')}{path}{query}"
 
 
 class TwilioClientMixin:

@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ...choices import Channel
 from ...exceptions import MessageTooLongError
 from ..base import BaseChannelBackend, OutgoingCall, OutgoingMessage
-from .client import TwilioClientMixin, webhook_url
+from .client import TwilioClientMixin
 
 #: Twilio accepts inline TwiML of at most 4,000 characters.
 TWIML_MAX_LENGTH = 4000
@@ -37,6 +37,9 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
         "MACHINE_DETECTION",
     }
     reports_delivery = True
+    supports_calls = True
+    status_callback_url_name = "chargesol_notifications:twilio-call-status"
+    call_answer_url_name = "chargesol_notifications:twilio-call-answer"
 
     def configure(self, **options: Any) -> None:
         self.configure_twilio(options)
@@ -56,28 +59,26 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
                 f"accepts {TWIML_MAX_LENGTH}.",
                 code="body_too_long",
             )
-        params = self.call_params(str(message.to), n=str(message.notification_id))
+        params = self.call_params(str(message.to), message.status_callback)
         params["twiml"] = twiml
         created = self.call_twilio(lambda: self.client.calls.create(**params))
         return str(created.sid)
 
     def start_call(self, call: OutgoingCall) -> str:
-        params = self.call_params(call.to, call=str(call.call_log_id))
+        params = self.call_params(call.to, call.status_callback)
         # Twilio asks this URL what to do once the call is answered and the machine
         # detection is done: connect the caller, or hang up on a voicemail.
-        answer_url = webhook_url("twilio-call-answer", call=str(call.call_log_id))
-        if answer_url is None:
+        if call.answer_url is None:
             params["twiml"] = self.connect(call.connect_to)
         else:
-            params["url"] = answer_url
+            params["url"] = call.answer_url
         created = self.call_twilio(lambda: self.client.calls.create(**params))
         return str(created.sid)
 
-    def call_params(self, to: str, **identifies: str) -> dict[str, Any]:
+    def call_params(self, to: str, callback: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"to": to, "from_": self.from_}
         if self.machine_detection:
             params["machine_detection"] = self.machine_detection
-        callback = webhook_url("twilio-call-status", **identifies)
         if callback:
             params["status_callback"] = callback
             params["status_callback_event"] = STATUS_EVENTS
