@@ -61,9 +61,8 @@ def check_channels(
         messages += list(backend.check())
     messages += _check_development_backends(backends)
     messages += _check_unconfigured_channels(channels)
-    if any(backend.reports_delivery for backend in backends):
-        messages += _check_webhooks()
-    messages += _check_content_templates()
+    messages += _check_webhooks(backends)
+    messages += _check_content_templates(backends)
     return messages
 
 
@@ -121,24 +120,41 @@ def _check_unconfigured_channels(channels: dict[str, Any]) -> list[checks.CheckM
     ]
 
 
-def _check_webhooks() -> list[checks.CheckMessage]:
-    """What a backend whose gateway calls back needs: a public URL and our URLconf."""
+def _check_webhooks(backends: list[Any]) -> list[checks.CheckMessage]:
+    """What backends whose gateway calls back need: a public URL and the app's URLconf.
+
+    A backend says so with ``reports_delivery`` and names its callback URLs with
+    ``status_callback_url_name`` and ``call_answer_url_name``; this check names no
+    gateway. Each problem is reported once, however many channels share it.
+    """
+    calling_back = [backend for backend in backends if backend.reports_delivery]
+    if not calling_back:
+        return []
+    channels = ", ".join(sorted({backend.channel for backend in calling_back}))
     messages: list[checks.CheckMessage] = []
     if not get_setting("WEBHOOK_BASE_URL"):
         messages.append(
             checks.Error(
-                f"{SETTING_NAME}['WEBHOOK_BASE_URL'] is missing: Twilio backends need it "
-                "to ask for status callbacks and to validate their signatures.",
+                f"{SETTING_NAME}['WEBHOOK_BASE_URL'] is missing: the backends of {channels} "
+                "report delivery by webhook and need it to ask for status callbacks and to "
+                "validate them.",
                 id=f"{TAG}.E025",
             )
         )
-    try:
-        reverse("chargesol_notifications:twilio-message-status")
-    except NoReverseMatch:
+    url_names = sorted(
+        {
+            name
+            for backend in calling_back
+            for name in (backend.status_callback_url_name, backend.call_answer_url_name)
+            if name
+        }
+    )
+    missing = [name for name in url_names if not _reverses(name)]
+    if missing:
         messages.append(
             checks.Error(
-                "chargesol_notifications.urls is not included in the project's URLconf, "
-                "so the gateways' status callbacks have nowhere to go.",
+                "chargesol_notifications.urls is not included in the project's URLconf, so "
+                f"the gateways' callbacks ({', '.join(missing)}) have nowhere to go.",
                 hint='Add path("notifications/", include("chargesol_notifications.urls")).',
                 id=f"{TAG}.E026",
             )
@@ -146,7 +162,15 @@ def _check_webhooks() -> list[checks.CheckMessage]:
     return messages
 
 
-def _check_content_templates() -> list[checks.CheckMessage]:
+def _reverses(url_name: str) -> bool:
+    try:
+        reverse(url_name)
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def _check_content_templates(backends: list[Any]) -> list[checks.CheckMessage]:
     mapping = get_setting("WHATSAPP_CONTENT_TEMPLATES")
     if not isinstance(mapping, dict):
         return [
@@ -156,7 +180,18 @@ def _check_content_templates() -> list[checks.CheckMessage]:
                 id=f"{TAG}.E008",
             )
         ]
-    return [
+    messages: list[checks.CheckMessage] = []
+    whatsapp = [backend for backend in backends if backend.channel == Channel.WHATSAPP]
+    if mapping and whatsapp and not whatsapp[0].supports_content_templates:
+        messages.append(
+            checks.Warning(
+                f"{SETTING_NAME}['WHATSAPP_CONTENT_TEMPLATES'] maps templates to Content "
+                f"SIDs, but {type(whatsapp[0]).__name__}, the backend of the whatsapp "
+                "channel, does not send Content templates: those messages go as plain text.",
+                id=f"{TAG}.W013",
+            )
+        )
+    return messages + [
         checks.Error(
             f"{SETTING_NAME}['WHATSAPP_CONTENT_TEMPLATES'][{name!r}] is {sid!r}, not a "
             "Content SID (HX followed by 32 hex digits).",

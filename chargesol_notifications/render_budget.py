@@ -44,6 +44,7 @@ from django.template.smartif import TokenBase
 from .choices import TemplateChannel
 from .conf import SETTING_NAME, get_setting
 from .exceptions import ConfigurationError, RenderBudgetExceededError, TemplateBudgetError
+from .twilio_codes import MAX_BODY_LENGTH as TWILIO_MAX_BODY_LENGTH
 
 __all__ = [
     "RenderBudget",
@@ -56,9 +57,6 @@ __all__ = [
     "rendering_under",
 ]
 
-#: Twilio refuses message bodies longer than this (error 21617).
-TWILIO_MAX_BODY = 1600
-
 
 @dataclass(frozen=True)
 class RenderLimits:
@@ -70,8 +68,8 @@ class RenderLimits:
     #: not be longer; twice as much may be produced along the way).
     max_length: Mapping[str, int] = field(
         default_factory=lambda: {
-            TemplateChannel.SMS: TWILIO_MAX_BODY,
-            TemplateChannel.WHATSAPP: TWILIO_MAX_BODY,
+            TemplateChannel.SMS: TWILIO_MAX_BODY_LENGTH,
+            TemplateChannel.WHATSAPP: TWILIO_MAX_BODY_LENGTH,
             TemplateChannel.PUSH: 4_000,
             TemplateChannel.EMAIL: 100_000,
         }

@@ -1,4 +1,4 @@
-"""Twilio's error codes as ChargeSol's staff read them: one table for the whole app.
+"""Twilio's limits and error codes as ChargeSol's staff read them: one place for the app.
 
 The send path (``backends/twilio/errors.py``) decides from it whether a refusal is worth
 retrying, the status webhook explains the delivery failures Twilio reports later, and
@@ -8,6 +8,10 @@ part of the app, so any of them may import it.
 """
 
 from __future__ import annotations
+
+#: The longest message body Twilio accepts, in characters (error 21617 beyond). The SMS
+#: and WhatsApp backends refuse longer bodies, and the render budget stops a template there.
+MAX_BODY_LENGTH = 1600
 
 #: What a code means, in a sentence for the receipt that staff read.
 EXPLANATIONS: dict[int, str] = {

@@ -169,3 +169,23 @@ def test_the_task_backend_note_is_for_check_deploy_only(settings):
     assert "I007" not in out.getvalue()
     call_command("check", "--deploy", stdout=out, stderr=out)
     assert "chargesol_notifications.I007" in out.getvalue()
+
+
+def test_content_templates_for_a_backend_that_cannot_send_them(configure):
+    configure(
+        CHANNELS={"whatsapp": {"BACKEND": LOCMEM}},
+        WHATSAPP_CONTENT_TEMPLATES={"survey_reminder_whatsapp": "HX" + "0" * 32},
+    )
+    (message,) = [m for m in check_channels() if m.id == "chargesol_notifications.W013"]
+    assert "LocmemBackend" in message.msg
+
+
+def test_the_generic_checks_name_no_gateway():
+    """Provider facts live in the backends' own check(); checks.py names none."""
+    import inspect
+
+    from chargesol_notifications import checks as module
+
+    source = inspect.getsource(module).lower()
+    assert "twilio" not in source
+    assert "fcm" not in source

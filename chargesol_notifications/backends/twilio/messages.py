@@ -9,17 +9,15 @@ from typing import Any
 from django.core import checks
 
 from ...choices import Channel
+from ...twilio_codes import MAX_BODY_LENGTH
 from ..base import BaseChannelBackend, OutgoingMessage
 from .client import TwilioClientMixin
-
-#: Twilio accepts bodies of at most 1,600 characters (error 21617 beyond).
-TWILIO_MAX_BODY = 1600
 
 
 class MessagesBackend(TwilioClientMixin, BaseChannelBackend):
     """Shared by SMS and WhatsApp: one ``messages.create`` with a status callback."""
 
-    max_body_length = TWILIO_MAX_BODY
+    max_body_length = MAX_BODY_LENGTH
     reports_delivery = True
     status_callback_url_name = "chargesol_notifications:twilio-message-status"
     option_names = TwilioClientMixin.twilio_option_names
