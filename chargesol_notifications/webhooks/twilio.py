@@ -17,13 +17,13 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import VoiceResponse
 
 from ..choices import CallOutcome, Channel, ReceiptStatus
 from ..conf import get_setting
 from ..exceptions import WebhookValidationError
 from ..models import DeliveryReceipt
 from ..twilio_codes import explain
+from ..twiml import bridge_to, hang_up
 from .base import WebhookView
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
 from .params import ASCII_DIGITS, IntegerParam, TextParam, UUIDParam
@@ -273,19 +273,10 @@ class CallAnswerView(TwilioWebhookView):
 # -- TwiML ---------------------------------------------------------------------------------------
 
 
-def dial(phone: str) -> VoiceResponse:
+def dial(phone: str) -> str:
     """Bridge the answered call to ``phone``, showing the ``call`` channel's number."""
-    response = VoiceResponse()
-    caller_id = str(channel_options(Channel.CALL).get("FROM") or "") or None
-    response.dial(phone, caller_id=caller_id, answer_on_bridge=True)
-    return response
+    return bridge_to(phone, caller_id=str(channel_options(Channel.CALL).get("FROM") or ""))
 
 
-def hang_up() -> VoiceResponse:
-    response = VoiceResponse()
-    response.hangup()
-    return response
-
-
-def twiml_response(twiml: VoiceResponse) -> HttpResponse:
-    return HttpResponse(str(twiml), content_type="text/xml")
+def twiml_response(twiml: str) -> HttpResponse:
+    return HttpResponse(twiml, content_type="text/xml")

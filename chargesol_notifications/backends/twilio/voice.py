@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ...choices import Channel
 from ...exceptions import MessageTooLongError
+from ...twiml import bridge_to
 from ..base import BaseChannelBackend, OutgoingCall, OutgoingMessage
 from .client import TwilioClientMixin
 
@@ -69,7 +70,7 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
         # Twilio asks this URL what to do once the call is answered and the machine
         # detection is done: connect the caller, or hang up on a voicemail.
         if call.answer_url is None:
-            params["twiml"] = self.connect(call.connect_to)
+            params["twiml"] = bridge_to(call.connect_to, caller_id=self.from_)
         else:
             params["url"] = call.answer_url
         created = self.call_twilio(lambda: self.client.calls.create(**params))
@@ -87,10 +88,4 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
     def spoken(self, text: str) -> str:
         response = VoiceResponse()
         response.say(text, voice=self.voice, language=self.language)
-        return str(response)
-
-    def connect(self, phone: str) -> str:
-        """TwiML that bridges the answered call to ``phone``, showing our number."""
-        response = VoiceResponse()
-        response.dial(phone, caller_id=self.from_, answer_on_bridge=True)
         return str(response)
