@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-import chargesol_notifications
-
-# The Twilio stand-in's fixtures (twilio_standin, twilio_client), as ChargeSol enables them.
-pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"]
+# The app's plugin, as a project enables it: an empty outbox for every test
+# (notification_outbox) and the Twilio stand-in (twilio_standin, twilio_client).
+pytest_plugins = ["chargesol_notifications.testing.pytest_plugin"]
 
 
 @pytest.fixture
@@ -29,14 +28,6 @@ def standin(settings, twilio_standin):
 
     use_twilio(settings, twilio_standin)
     return twilio_standin
-
-
-@pytest.fixture(autouse=True)
-def _empty_outbox():
-    """Every test starts with an empty locmem outbox, like Django's mail.outbox."""
-    chargesol_notifications.outbox.clear()
-    yield
-    chargesol_notifications.outbox.clear()
 
 
 LOOPBACK = ("127.", "::1", "localhost")

@@ -86,3 +86,33 @@ def test_environment_proxies_are_not_used(twilio_standin, monkeypatch):
     client = twilio_standin.client(timeout=5)
     client.messages.create(to="+447700900123", from_="+15005550006", body="Hi")
     assert len(twilio_standin.messages) == 1
+
+
+def test_a_url_reaches_a_standin_without_the_registry(twilio_standin):
+    # As in another process: a client built from the address alone.
+    http_client = StandinHttpClient(url=twilio_standin.url)
+    client = Client(twilio_standin.account_sid, twilio_standin.auth_token, http_client=http_client)
+    client.messages.create(to="+447700900123", from_="+15005550006", body="Hi")
+    assert [m.body for m in twilio_standin.messages] == ["Hi"]
+    assert http_client.rewrite("https://api.twilio.com/2010-04-01/x.json?a=1") == (
+        f"{twilio_standin.url}/2010-04-01/x.json?a=1"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:8010",  # the stand-in speaks plain HTTP
+        "http://127.0.0.1",  # no port
+        "http://192.0.2.10:8010",  # not this machine
+        "http://api.twilio.com:80",
+    ],
+)
+def test_a_url_must_be_a_loopback_address(url):
+    with pytest.raises(ValueError, match="loopback only"):
+        StandinHttpClient(url=url)
+
+
+def test_a_url_or_a_standin_not_both(twilio_standin):
+    with pytest.raises(TypeError):
+        StandinHttpClient(twilio_standin, url=twilio_standin.url)

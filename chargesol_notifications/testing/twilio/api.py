@@ -118,6 +118,14 @@ class TwilioApi:
                     return resource
         raise KeyError(f"the Twilio stand-in created no message or call {sid}")
 
+    def resource_created(self, resource: RecordedResource) -> None:
+        """Called with each message or call once it is recorded, before the create is answered.
+
+        Does nothing here. It runs in the request's thread, so an override that does more
+        than note the resource (the local server plays status callbacks) hands it on to
+        another thread: Twilio calls back only after it has answered the create.
+        """
+
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -285,6 +293,7 @@ class TwilioApi:
             resource = RecordedCall(representation["sid"], self.account_sid, params, representation)
         with self._lock:
             self._resources.append(resource)
+        self.resource_created(resource)
         # The resource exists before a slow answer is sent, as with Twilio: a client that
         # times out cannot know whether its message went out.
         return Reply.json(201, representation, delay=fault.delay if fault else 0.0)

@@ -5,13 +5,16 @@ session, timeouts, logging, hooks) with one change: a request for ``https://*.tw
 goes to the running stand-in's ``http://127.0.0.1:<port>`` instead, path and query kept.
 Anything else is refused, so a test can never reach the real Twilio by accident.
 
-It can be given a stand-in, or built with no arguments (as the app's ``HTTP_CLIENT``
-option does with a dotted path); then each request goes to the most recently started
-stand-in that is still running, found in a module-level registry.
+It can be given a stand-in, or the URL of a stand-in running in another process (``python
+-m chargesol_notifications.testing.twilio`` beside ``runserver``), or built with no
+arguments (as the app's ``HTTP_CLIENT`` option does with a dotted path); then each request
+goes to the most recently started stand-in that is still running, found in a module-level
+registry.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -57,18 +60,31 @@ class StandinHttpClient(TwilioHttpClient):
 
     :param standin: the stand-in to talk to; ``None`` means whichever is running when a
         request is made (so the class works as a dotted path in settings).
+    :param url: instead of ``standin``, the base URL of a stand-in served by another
+        process on this machine (``http://127.0.0.1:8010``); only loopback addresses.
     :param kwargs: passed to ``TwilioHttpClient`` (``timeout``, ``pool_connections``,
         ``request_hooks``, ``logger``, ``max_retries``).
     """
 
-    def __init__(self, standin: TwilioStandin | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, standin: TwilioStandin | None = None, *, url: str | None = None, **kwargs: Any
+    ) -> None:
+        if standin is not None and url is not None:
+            raise TypeError("give StandinHttpClient a stand-in or a URL, not both")
         kwargs.setdefault("proxy", dict(_NO_PROXY))
         super().__init__(**kwargs)
         self.standin = standin
+        self.url = _loopback_origin(url) if url is not None else None
 
     def target(self) -> TwilioStandin:
-        """The stand-in requests go to now."""
+        """The in-process stand-in requests go to now (when not given a ``url``)."""
         return self.standin if self.standin is not None else current_standin()
+
+    def origin(self) -> str:
+        """``scheme://host:port`` of the stand-in that requests go to now."""
+        if self.url is not None:
+            return self.url
+        return self.target().url
 
     def rewrite(self, url: str) -> str:
         """Map a Twilio API URL onto the stand-in's loopback address."""
@@ -76,8 +92,8 @@ class StandinHttpClient(TwilioHttpClient):
         host = (parts.hostname or "").lower()
         if host != "twilio.com" and not host.endswith(".twilio.com"):
             raise ValueError(f"StandinHttpClient only sends to Twilio's API, not to {url}")
-        standin = self.target()
-        return urlunsplit(("http", f"{standin.host}:{standin.port}", parts.path, parts.query, ""))
+        origin = urlsplit(self.origin())
+        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
 
     def request(
         self,
@@ -100,3 +116,23 @@ class StandinHttpClient(TwilioHttpClient):
             timeout=timeout,
             allow_redirects=allow_redirects,
         )
+
+
+def _loopback_origin(url: str) -> str:
+    """``http://host:port`` of ``url``; anything but a loopback http URL is refused."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.port or not is_loopback(parts.hostname or ""):
+        raise ValueError(
+            f"{url!r} is not a stand-in's address: give http://127.0.0.1:<port> (loopback only)"
+        )
+    return f"http://{parts.netloc}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

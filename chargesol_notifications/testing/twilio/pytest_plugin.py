@@ -1,6 +1,8 @@
-"""pytest fixtures for the Twilio stand-in.
+"""pytest fixtures for the Twilio stand-in: ``twilio_standin`` and ``twilio_client``.
 
-Enable them in a project's root ``conftest.py``::
+The app's plugin, :mod:`chargesol_notifications.testing.pytest_plugin`, enables them (with
+the outbox fixture); a project that wants only these enables this module instead, in its
+root ``conftest.py``::
 
     pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"]
 """

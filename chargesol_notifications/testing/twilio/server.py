@@ -1,8 +1,9 @@
 """The loopback HTTP server that puts a :class:`~.api.TwilioApi` on 127.0.0.1.
 
-Plain ``http.server``: one thread per request, a free port chosen by the OS, every answer
-closes its connection (no idle keep-alive threads outlive a test). Slow answers sleep on
-an event that :meth:`LoopbackServer.stop` sets, so stopping never waits out a delay.
+Plain ``http.server``: one thread per request, a free port chosen by the OS (or the one
+asked for), every answer closes its connection (no idle keep-alive threads outlive a
+test). Slow answers sleep on an event that :meth:`LoopbackServer.stop` sets, so stopping
+never waits out a delay.
 """
 
 from __future__ import annotations
@@ -72,11 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LoopbackServer:
-    """Serves ``api`` on ``host`` at a free port in a background thread."""
+    """Serves ``api`` on ``host`` in a background thread, at ``port`` (0: a free one)."""
 
-    def __init__(self, api: TwilioApi, host: str = "127.0.0.1") -> None:
+    def __init__(self, api: TwilioApi, host: str = "127.0.0.1", port: int = 0) -> None:
         self.api = api
         self.host = host
+        self.requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -93,7 +95,7 @@ class LoopbackServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        server = _Server((self.host, 0), _Handler)
+        server = _Server((self.host, self.requested_port), _Handler)
         server.api = self.api
         server.stopping = threading.Event()
         self._server = server

@@ -42,6 +42,8 @@ class TwilioStandin(TwilioApi):
     :param auth_token: its auth token; also what status callbacks are signed with.
     :param api_keys: API key SID -> secret pairs accepted instead of the auth token.
     :param default_from: the sender a Messaging Service "picks" in status callbacks.
+    :param host: the address to listen on (loopback).
+    :param port: the port to listen on; 0 (the default) lets the OS pick a free one.
     """
 
     def __init__(
@@ -52,10 +54,11 @@ class TwilioStandin(TwilioApi):
         api_keys: Mapping[str, str] | None = None,
         default_from: str = DEFAULT_FROM,
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         super().__init__(account_sid, auth_token, api_keys=api_keys)
         self.default_from = default_from
-        self._server = LoopbackServer(self, host)
+        self._server = LoopbackServer(self, host, port)
 
     # -- lifecycle ------------------------------------------------------------------------
 
