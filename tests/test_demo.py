@@ -192,6 +192,7 @@ def test_console_demo_sends_on_every_channel(tmp_path):
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")  # as SQLite stores it
     with demo_server(tmp_path, "--gateways", "console") as (_base_url, log):
         output = wait_for_line(log, "Live traffic done")
+    assert "using settings 'chargesol_example.settings'" in output, output
     for line in ("[sms] to +447700900101", "[whatsapp] to +447700900102", "[push] to demo-device-"):
         assert line in output, output
     assert "Subject: Your ChargeSol installation on Friday 5 December" in output  # email
@@ -235,6 +236,8 @@ def test_demo_plays_the_twilio_loop_against_its_own_server(tmp_path):
         output = wait_for_line(log, "Live traffic done")
     assert "HTTP 403" not in output
     assert "HTTP 400" not in output
+    # runserver's banner names the settings the demo really runs with.
+    assert "using settings 'chargesol_example.settings'" in output, output
     database = tmp_path / "demo.sqlite3"
     live_messages = query(
         database,

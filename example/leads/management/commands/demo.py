@@ -98,7 +98,10 @@ class Command(BaseCommand):
             override_settings(
                 CHARGESOL_NOTIFICATIONS=standin_settings(
                     settings.CHARGESOL_NOTIFICATIONS, standin, server_url
-                )
+                ),
+                # override_settings stands a holder with SETTINGS_MODULE = None in front
+                # of the settings, and runserver's banner prints that name.
+                SETTINGS_MODULE=settings.SETTINGS_MODULE,
             ),
         ):
             self.stdout.write(
