@@ -23,6 +23,7 @@ so a context cannot smuggle a gigabyte string or a million-item list into a rend
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import uuid
@@ -428,24 +429,50 @@ def recipient_context(user: Any) -> PlainMapping:
     placeholder. Naming a sensitive attribute, or one whose value is not plain data
     (a relation, a manager), is a configuration error.
     """
-    setting = f"{SETTING_NAME}['RECIPIENT_CONTEXT']"
+    converter = _Converter(LIMITS)
     data: dict[str, Any] = {}
-    for key, attribute in recipient_context_attributes().items():
-        reason = refused_attribute(attribute) or refused_attribute(key)
-        if reason:
-            raise ConfigurationError(f"{setting} may not list {attribute!r}: {reason}.")
-        if not hasattr(user, attribute):
+    for key, attribute in _allowed_attributes():
+        value = getattr(user, attribute, _LEFT_OUT)
+        if value is _LEFT_OUT:
             continue
-        value = getattr(user, attribute)
         if callable(value) and not isinstance(value, models.Manager):
             value = value()
         if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
             raise ConfigurationError(
-                f"{setting}: the user's {attribute!r} is a {type(value).__qualname__}, not "
-                "plain data (text, a number, a date); list plain attributes only."
+                f"{SETTING_NAME}['RECIPIENT_CONTEXT']: the user's {attribute!r} is a "
+                f"{type(value).__qualname__}, not plain data (text, a number, a date); list "
+                "plain attributes only."
             )
-        data[key] = value
-    return plain_context(data)
+        data[key] = converter.convert(value, f"recipient.{key}", 1)
+    return PlainMapping(data)
+
+
+def _allowed_attributes() -> tuple[tuple[str, str], ...]:
+    """(key, attribute) pairs of ``RECIPIENT_CONTEXT``, checked once per setting value.
+
+    ``notify_many()`` builds a recipient per user; the names are the same for all of
+    them, so they are checked when the setting changes, not per user.
+    """
+    global _last_attributes
+    settings_seen = (
+        get_setting("RECIPIENT_CONTEXT"),
+        get_setting("EMAIL_ATTRIBUTE"),
+        get_setting("PHONE_ATTRIBUTE"),
+    )
+    if _last_attributes is not None and _last_attributes[0] == settings_seen:
+        return _last_attributes[1]
+    pairs = tuple(recipient_context_attributes().items())
+    for key, attribute in pairs:
+        reason = refused_attribute(attribute) or refused_attribute(key)
+        if reason:
+            raise ConfigurationError(
+                f"{SETTING_NAME}['RECIPIENT_CONTEXT'] may not list {attribute!r}: {reason}."
+            )
+    _last_attributes = (copy.deepcopy(settings_seen), pairs)
+    return pairs
+
+
+_last_attributes: tuple[Any, tuple[tuple[str, str], ...]] | None = None
 
 
 def _plain_value(value: Any) -> bool:

@@ -38,8 +38,12 @@ def channel_setting_name(channel: str, *keys: str) -> str:
     return f"{SETTING_NAME}{path}"
 
 
+#: The channel names, computed once: get_backend() runs for every recipient of notify_many().
+CHANNELS = frozenset(Channel.values)
+
+
 def check_channel(channel: str) -> None:
-    if channel not in Channel.values:
+    if channel not in CHANNELS:
         raise ConfigurationError(
             f"{channel_setting_name(channel)}: {channel!r} is not a channel "
             f"(choose from {', '.join(Channel.values)})."
