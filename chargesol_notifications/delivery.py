@@ -15,15 +15,21 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from .backends import get_backend
-from .backends.base import BaseChannelBackend, SendAttempt, as_delivery_error
+from .backends.base import (
+    OUTCOME_UNKNOWN_CODES,
+    BaseChannelBackend,
+    SendAttempt,
+    UncertainAttempt,
+    as_delivery_error,
+)
 from .choices import NotificationStatus, ReceiptStatus
 from .conf import get_setting
 from .exceptions import DeliveryError, TransientDeliveryError
-from .models import Notification
+from .models import DeliveryReceipt, Notification
 from .outgoing import build_message
 from .retry import is_due, max_attempts, retry_delay
 from .signals import notification_failed, notification_sent
@@ -35,6 +41,10 @@ logger = logging.getLogger("chargesol_notifications.delivery")
 #: Transient failures are ``failed`` receipts with no gateway id on a queued notification.
 TRANSIENT_FAILURES = Q(receipts__status=ReceiptStatus.FAILED, receipts__gateway_message_id=None)
 
+#: How long before an uncertain attempt another notification's sent receipt still counts
+#: as "not this message" (see :func:`uncertain_attempt`); generous, as it only excludes.
+OTHER_MESSAGES_MARGIN = timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
@@ -44,13 +54,75 @@ class DeliveryOutcome:
     retry_at: datetime | None = None
 
 
-def attempt_history(notification_id: uuid.UUID) -> tuple[int, datetime | None]:
-    """(transient failures so far, time of the last one) for one notification."""
-    row = Notification.objects.filter(pk=notification_id).aggregate(
-        failures=Count("receipts", filter=TRANSIENT_FAILURES),
-        last=Max("receipts__received_at", filter=TRANSIENT_FAILURES),
+@dataclass(frozen=True)
+class AttemptHistory:
+    """The transient failures of one notification so far, oldest first."""
+
+    #: (error code, time recorded) of each.
+    failures: tuple[tuple[str | None, datetime], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.failures)
+
+    @property
+    def last_failure_at(self) -> datetime | None:
+        return self.failures[-1][1] if self.failures else None
+
+    def uncertain(self) -> tuple[str, datetime | None] | None:
+        """After an attempt that may have reached the gateway (a timeout, a lost
+        connection): (the latest such error code, the end of the attempt before the
+        first one, or None when that was the first attempt). None when there was none."""
+        codes = [code for code, _ in self.failures]
+        uncertain = [i for i, code in enumerate(codes) if code in OUTCOME_UNKNOWN_CODES]
+        if not uncertain:
+            return None
+        first, latest = uncertain[0], uncertain[-1]
+        after = self.failures[first - 1][1] if first > 0 else None
+        return str(codes[latest]), after
+
+
+def attempt_history(notification_id: uuid.UUID) -> AttemptHistory:
+    """The transient failures recorded for one notification (one query, a few rows)."""
+    rows = (
+        DeliveryReceipt.objects.filter(
+            notification_id=notification_id,
+            status=ReceiptStatus.FAILED,
+            gateway_message_id=None,
+        )
+        .order_by("received_at", "pk")
+        .values_list("error_code", "received_at")
     )
-    return row["failures"], row["last"]
+    return AttemptHistory(tuple(rows))
+
+
+def uncertain_attempt(
+    notification: Notification, history: AttemptHistory
+) -> UncertainAttempt | None:
+    """What a backend needs to look for a message an uncertain attempt may have left.
+
+    Only after such an attempt does this query: the gateway ids already recorded for
+    other notifications to the same recipient with the same channel and body, so that
+    their messages are never taken for this one.
+    """
+    found = history.uncertain()
+    if found is None:
+        return None
+    code, after = found
+    since = after or notification.created_at
+    others = (
+        DeliveryReceipt.objects.filter(
+            status=ReceiptStatus.SENT,
+            gateway_message_id__isnull=False,
+            notification__recipient_id=notification.recipient_id,
+            notification__channel=notification.channel,
+            notification__body=notification.body,
+            received_at__gte=since - OTHER_MESSAGES_MARGIN,
+        )
+        .exclude(notification_id=notification.pk)
+        .values_list("gateway_message_id", flat=True)
+    )
+    return UncertainAttempt(error_code=code, since=since, other_gateway_ids=frozenset(others))
 
 
 def deliver(
@@ -67,27 +139,31 @@ def deliver(
         # Empty when it was sent already, or another worker holds it right now.
         if not list(locked):
             return DeliveryOutcome("skipped")
-        failures, last_failure_at = attempt_history(notification_id)
-        if not is_due(failures, last_failure_at, timezone.now()):
+        history = attempt_history(notification_id)
+        if not is_due(history.count, history.last_failure_at, timezone.now()):
             return DeliveryOutcome("not_due")
         notification = Notification.objects.select_related("recipient", "template").get(
             pk=notification_id
         )
-        outcome = _send_and_record(notification, failures + 1, extra)
+        uncertain = uncertain_attempt(notification, history)
+        outcome = _send_and_record(notification, history.count + 1, extra, uncertain)
     if outcome.retry_at is not None:
         schedule_retry(notification_id, outcome.retry_at, extra)
     return outcome
 
 
 def _send_and_record(
-    notification: Notification, attempt: int, extra: dict[str, Any] | None
+    notification: Notification,
+    attempt: int,
+    extra: dict[str, Any] | None,
+    uncertain: UncertainAttempt | None = None,
 ) -> DeliveryOutcome:
     """Build the message, send it through the channel's backend; record the receipt and
     move the status."""
     backend: BaseChannelBackend | None = None
     try:
         backend = get_backend(notification.channel)
-        message = build_message(notification, backend, extra or {})
+        message = build_message(notification, backend, extra or {}, uncertain_attempt=uncertain)
     except ImproperlyConfigured as exc:
         # A broken channel setting is fixed by a deploy, not by the message: keep the
         # notification for a retry (bounded like any transient failure), and let the

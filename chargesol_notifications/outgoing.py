@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.urls import NoReverseMatch, reverse
 
-from .backends.base import BaseChannelBackend, OutgoingCall, OutgoingMessage
+from .backends.base import BaseChannelBackend, OutgoingCall, OutgoingMessage, UncertainAttempt
 from .choices import Channel
 from .conf import SETTING_NAME, get_setting
 from .exceptions import (
@@ -49,11 +49,17 @@ CONTENT_VARIABLES = "content_variables"
 
 
 def build_message(
-    notification: Notification, backend: BaseChannelBackend, extra: Mapping[str, Any]
+    notification: Notification,
+    backend: BaseChannelBackend,
+    extra: Mapping[str, Any],
+    *,
+    uncertain_attempt: UncertainAttempt | None = None,
 ) -> OutgoingMessage:
     """The message ``backend`` sends for ``notification``, or a DeliveryError.
 
     ``notification`` comes with its recipient and template loaded; nothing here queries.
+    ``uncertain_attempt`` is what delivery read from the receipts when an earlier attempt
+    may have reached the gateway.
     """
     template = notification.template if notification.template_id else None
     to = recipient_address(notification.recipient, notification.channel)
@@ -71,6 +77,7 @@ def build_message(
         status_callback=public_url(backend.status_callback_url_name, n=str(notification.pk)),
         content_sid=content_sid,
         content_variables=content_variables,
+        uncertain_attempt=uncertain_attempt,
     )
 
 

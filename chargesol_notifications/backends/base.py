@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core import checks
@@ -14,6 +15,31 @@ from ..exceptions import ConfigurationError, DeliveryError, TransientDeliveryErr
 from ..segments import SegmentCount, count_segments
 
 logger = logging.getLogger("chargesol_notifications.delivery")
+
+
+#: Error codes of a failed attempt whose request may have reached the gateway although no
+#: answer came back (a timeout, a dropped connection, an unreadable answer, a lookup that
+#: failed): the message may exist at the gateway, so a retry asks before it sends.
+OUTCOME_UNKNOWN_CODES: frozenset[str] = frozenset(
+    {"timeout", "connection_error", "twilio_error", "backend_error", "lookup_failed"}
+)
+
+
+@dataclass(frozen=True)
+class UncertainAttempt:
+    """An earlier attempt that may have reached the gateway: what a lookup needs to know.
+
+    Delivery builds it from the notification's receipts; the backend sees no database.
+    """
+
+    #: The error code of the latest such attempt (one of :data:`OUTCOME_UNKNOWN_CODES`).
+    error_code: str
+    #: The earliest moment a message of these attempts can have reached the gateway: the
+    #: end of the attempt before the first uncertain one, or the notification's creation.
+    since: datetime
+    #: Gateway ids already recorded for other notifications to the same recipient with
+    #: the same body and channel: never this message, however alike they look.
+    other_gateway_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,15 @@ class OutgoingMessage:
     #: and its variables, numbered from "1". None otherwise.
     content_sid: str | None = None
     content_variables: Mapping[str, str] | None = None
+    #: Set when an earlier attempt timed out or lost its connection (or its lookup
+    #: failed): the gateway may have the message already. A backend that
+    #: :attr:`~BaseChannelBackend.finds_lost_sends` looks for it before sending again.
+    uncertain_attempt: UncertainAttempt | None = None
+
+    @property
+    def previous_attempt_error(self) -> str | None:
+        """The error code of the latest uncertain attempt, or None."""
+        return self.uncertain_attempt.error_code if self.uncertain_attempt else None
 
     @property
     def segments(self) -> SegmentCount:
@@ -75,6 +110,9 @@ class SendAttempt:
     message: OutgoingMessage | OutgoingCall | None
     gateway_message_id: str | None = None
     error: DeliveryError | None = None
+    #: True when nothing was sent: the gateway already had the message from an earlier
+    #: attempt whose answer was lost (see :meth:`BaseChannelBackend.find_sent`).
+    found_at_gateway: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -157,6 +195,10 @@ class BaseChannelBackend:
     #: ``content_variables`` (computed at ``notify()``, or read back from the body on a
     #: retry) to send instead of the body. Other backends always send the body.
     supports_content_templates: ClassVar[bool] = False
+    #: Whether :meth:`find_sent` can ask the gateway for a message an earlier attempt may
+    #: have left there. :meth:`send` then looks before it sends a message that carries an
+    #: ``uncertain_attempt``, so a timeout after the gateway accepted is not a duplicate.
+    finds_lost_sends: ClassVar[bool] = False
 
     def __init__(self, *, channel: str, options: Mapping[str, Any] | None = None) -> None:
         from . import channel_setting_name
@@ -186,6 +228,19 @@ class BaseChannelBackend:
         """Hand ``message`` to the gateway and return its id. Subclasses must implement."""
         raise NotImplementedError(
             f"{type(self).__module__}.{type(self).__name__} must implement send_message()."
+        )
+
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        """The gateway id of ``message`` if an earlier attempt left it at the gateway.
+
+        Called before :meth:`send_message` when ``message.uncertain_attempt`` is set, for
+        backends that :attr:`finds_lost_sends`. Return None only when the gateway says it
+        has no such message; raise when it cannot tell (the retry is then deferred, never
+        sent blind).
+        """
+        raise NotImplementedError(
+            f"{type(self).__module__}.{type(self).__name__} sets finds_lost_sends but does "
+            "not implement find_sent()."
         )
 
     def start_call(self, call: OutgoingCall) -> str | None:
@@ -221,7 +276,33 @@ class BaseChannelBackend:
     # -- the loop ---------------------------------------------------------------------
 
     def send(self, message: OutgoingMessage) -> SendAttempt:
-        """Send one message; never raises for delivery problems."""
+        """Send one message; never raises for delivery problems.
+
+        After an uncertain attempt, a backend that :attr:`finds_lost_sends` first asks the
+        gateway: a message found there is the result (``found_at_gateway``), and a lookup
+        that fails is a transient ``lookup_failed``, retried later like a timeout.
+        """
+        if message.uncertain_attempt is not None and self.finds_lost_sends:
+            try:
+                found = self.find_sent(message)
+            except Exception as exc:
+                during = f"looking up notification {message.notification_id} at the gateway"
+                cause = as_delivery_error(exc, during=during)
+                error = TransientDeliveryError(
+                    "Could not check whether the gateway already has this message from an "
+                    f"attempt whose answer was lost, so it was not sent again: {cause}",
+                    code="lookup_failed",
+                    response=exc,
+                )
+                return SendAttempt(message=message, error=error)
+            if found is not None:
+                logger.info(
+                    "Notification %s: the gateway already has it as %s (an earlier answer was "
+                    "lost); not sending again",
+                    message.notification_id,
+                    found,
+                )
+                return SendAttempt(message=message, gateway_message_id=found, found_at_gateway=True)
         return self._attempt(
             message, self.send_message, f"sending notification {message.notification_id}"
         )

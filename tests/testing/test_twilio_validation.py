@@ -202,7 +202,7 @@ def test_parameters_in_the_query_are_refused(raw, twilio_standin):
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("get", MESSAGES_PATH),
+        ("get", "/2010-04-01/Accounts/{account}/Calls.json"),  # only the Messages list
         ("get", "/2010-04-01/Accounts/{account}/Recordings.json"),
         ("post", "/2010-04-01/Accounts/{account}/Messages/SM" + "0" * 32 + ".json"),
         ("get", "/2010-04-01/Accounts/{account}/Messages/CA" + "0" * 32 + ".json"),

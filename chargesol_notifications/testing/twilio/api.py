@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import resources
+from . import listing, resources
 from .errors import twilio_error
 from .records import (
     Fault,
@@ -64,7 +64,10 @@ class Reply:
 
 
 class TwilioApi:
-    """Twilio's 2010-04-01 Messages and Calls endpoints, in memory and thread-safe."""
+    """Twilio's 2010-04-01 Messages and Calls endpoints, in memory and thread-safe.
+
+    Creates and fetches of both, and the Messages list (see :mod:`.listing`).
+    """
 
     def __init__(
         self,
@@ -193,6 +196,8 @@ class TwilioApi:
             return self._violation(request, Problem("AccountSid", "is not an AC SID", 20404))
         kind = MESSAGES if match["resource"] == "Messages" else CALLS
         sid = match.groupdict().get("sid")
+        if sid is None and kind == MESSAGES and request.method == "GET":
+            return self._list(request)
         expected = "GET" if sid else "POST"
         if request.method != expected:
             served = f"the stand-in serves only {expected} on {request.path}"
@@ -200,6 +205,22 @@ class TwilioApi:
         if sid:
             return self._fetch(request, kind, sid)
         return self._create(request, kind, headers, body)
+
+    def _list(self, request: RecordedRequest) -> Reply:
+        params: dict[str, list[str]] = {}
+        for name, value in parse_qsl(request.query, keep_blank_values=True):
+            params.setdefault(name, []).append(value)
+        request.params = params
+        problems = listing.validate_list(params)
+        if problems:
+            return self._violation(request, *problems)
+        fault = self._take_fault(MESSAGES, params.get("To", [None])[0], "list")
+        if fault is not None:
+            return self._fault_reply(fault, params)
+        with self._lock:
+            found = listing.select([m.representation for m in self.messages], params)
+            payload = listing.page(request.path, found, params)
+        return Reply.json(200, payload)
 
     def _authenticate(self, headers: Mapping[str, str], account: str) -> Problem | None:
         scheme, _, encoded = _header(headers, "Authorization").partition(" ")
@@ -254,31 +275,36 @@ class TwilioApi:
             return self._violation(request, *problems)
         return self._create_valid(kind, params)
 
-    def _take_fault(self, kind: str, to: str | None) -> Fault | None:
+    def _take_fault(self, kind: str, to: str | None, operation: str = "create") -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(kind, to):
+                if fault.matches(kind, to, operation):
                     fault.use()
                     return fault
         return None
 
+    def _fault_reply(self, fault: Fault, params: Mapping[str, list[str]]) -> Reply:
+        """The answer of a fault that stops a request before it does anything."""
+        if fault.disconnect:
+            return Reply(0, disconnect=True, delay=fault.delay)
+        status = fault.status or 400
+        if fault.raw_body is not None:
+            return Reply(
+                status, fault.raw_body.encode(), {"Content-Type": "text/html"}, fault.delay
+            )
+        payload = dict(fault.body or {})
+        if isinstance(payload.get("message"), str):
+            to, sender = params.get("To", [""])[0], params.get("From", [""])[0]
+            payload["message"] = payload["message"].replace("{to}", to).replace("{from_}", sender)
+        return Reply.json(status, payload, delay=fault.delay)
+
     def _create_valid(self, kind: str, params: dict[str, list[str]]) -> Reply:
         to = params.get("To", [None])[0]
         fault = self._take_fault(kind, to)
-        if fault is not None and fault.disconnect:
-            return Reply(0, disconnect=True, delay=fault.delay)
-        if fault is not None and (fault.body is not None or fault.raw_body is not None):
-            status = fault.status or 400
-            if fault.raw_body is not None:
-                return Reply(
-                    status, fault.raw_body.encode(), {"Content-Type": "text/html"}, fault.delay
-                )
-            payload = dict(fault.body or {})
-            if isinstance(payload.get("message"), str):
-                sender = params.get("From", [""])[0]
-                text = payload["message"].replace("{to}", to or "").replace("{from_}", sender)
-                payload["message"] = text
-            return Reply.json(status, payload, delay=fault.delay)
+        if fault is not None and (
+            fault.disconnect or fault.body is not None or fault.raw_body is not None
+        ):
+            return self._fault_reply(fault, params)
         now = datetime.now(UTC)
         resource: RecordedResource
         if kind == MESSAGES:
@@ -296,6 +322,8 @@ class TwilioApi:
         self.resource_created(resource)
         # The resource exists before a slow answer is sent, as with Twilio: a client that
         # times out cannot know whether its message went out.
+        if fault is not None and fault.lose_response:
+            return Reply(0, disconnect=True, delay=fault.delay)
         return Reply.json(201, representation, delay=fault.delay if fault else 0.0)
 
 

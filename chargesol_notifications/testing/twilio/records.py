@@ -139,10 +139,13 @@ class RecordedCall(RecordedResource):
 
 @dataclass
 class Fault:
-    """A failure queued by a test for the next matching create requests.
+    """A failure queued by a test for the next matching requests.
 
     ``remaining`` counts down per use; ``None`` means every matching request until
-    :meth:`TwilioStandin.reset`. ``to`` and ``resource`` narrow which requests match.
+    :meth:`TwilioStandin.reset`. ``to``, ``resource`` and ``operation`` (``"create"``, or
+    ``"list"`` for the Messages list, where ``to`` is its ``To`` filter) narrow which
+    requests match. ``lose_response`` creates the resource, then drops the connection
+    (after ``delay``) instead of answering.
     """
 
     remaining: int | None = 1
@@ -154,9 +157,13 @@ class Fault:
     delay: float = 0.0
     disconnect: bool = False
     delivery: DeliveryFailure | None = None
+    operation: str = "create"
+    lose_response: bool = False
 
-    def matches(self, resource: str, to: str | None) -> bool:
+    def matches(self, resource: str, to: str | None, operation: str = "create") -> bool:
         if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.operation != operation:
             return False
         if self.resource is not None and self.resource != resource:
             return False

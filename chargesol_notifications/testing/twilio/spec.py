@@ -2,7 +2,8 @@
 
 Twilio publishes the 2010-04-01 API as one 1.8 MB OpenAPI file. The stand-in needs only the
 two create operations ChargeSol uses (``CreateMessage``, ``CreateCall``), the two fetches,
-and the response schemas with their enums. :func:`extract` cuts exactly that slice, and the
+the Messages list (``ListMessage``: delivery asks it after an answer was lost) and the
+response schemas with their enums. :func:`extract` cuts exactly that slice, and the
 result is committed as ``testing/data/twilio_api_v2010_subset.json`` (with Twilio's MIT
 licence beside it) so an installed app does not depend on the full file. Regenerate it with::
 
@@ -33,6 +34,7 @@ CALL_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"
 #: (path, method) of every operation the stand-in speaks.
 OPERATIONS: tuple[tuple[str, str], ...] = (
     (MESSAGES_PATH, "post"),
+    (MESSAGES_PATH, "get"),
     (CALLS_PATH, "post"),
     (MESSAGE_PATH, "get"),
     (CALL_PATH, "get"),
@@ -48,8 +50,8 @@ _OPERATION_KEYS = ("operationId", "summary", "description", "parameters", "reque
 _NOTE = {
     "source": (
         "Extracted from Twilio's OpenAPI description of the 2010-04-01 REST API "
-        "(twilio_api_v2010.json): the CreateMessage, CreateCall, FetchMessage and FetchCall "
-        "operations and the schemas they use."
+        "(twilio_api_v2010.json): the CreateMessage, ListMessage, CreateCall, FetchMessage and "
+        "FetchCall operations and the schemas they use."
     ),
     "license": (
         "Copyright (C) 2023, Twilio, Inc. Distributed under the MIT License; the full text "
@@ -135,6 +137,18 @@ def request_schema(path: str) -> dict[str, Any]:
     """The form body schema (``CreateMessageRequest`` / ``CreateCallRequest``) of a create."""
     body = load()["paths"][path]["post"]["requestBody"]
     return body["content"]["application/x-www-form-urlencoded"]["schema"]
+
+
+def query_parameters(path: str) -> dict[str, dict[str, Any]]:
+    """The query parameters of a list (``GET``) operation, by name, with their schemas."""
+    parameters = load()["paths"][path]["get"]["parameters"]
+    return {p["name"]: p for p in parameters if p.get("in") == "query"}
+
+
+def list_response_schema(path: str) -> dict[str, Any]:
+    """The schema of a list operation's 200 answer (``ListMessageResponse``)."""
+    response = load()["paths"][path]["get"]["responses"]["200"]
+    return response["content"]["application/json"]["schema"]
 
 
 def resolve(node: dict[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,7 @@ class TwilioStandin(TwilioApi):
         resource: str | None = None,
         delay: float = 0.0,
         body: str | None = None,
+        operation: str = "create",
     ) -> None:
         """Answer the next matching create(s) with Twilio's error ``code``.
 
@@ -148,6 +149,8 @@ class TwilioStandin(TwilioApi):
         from a proxy. ``times=None`` fails every match; ``resource`` is ``"messages"`` or
         ``"calls"``; ``delay`` answers late. The message mentions the request's ``To``.
         Requests that break the spec are still answered as violations, not with the fault.
+        ``operation="list"`` fails the Messages list instead (``to`` then matches its ``To``
+        filter): ``fail_next(status=503, operation="list")``.
         """
         error = twilio_error(code, status=status, message=message, to="{to}", from_="{from_}")
         self.add_fault(
@@ -159,6 +162,7 @@ class TwilioStandin(TwilioApi):
                 body=None if body is not None else error.body(),
                 raw_body=body,
                 delay=delay,
+                operation=_operation(operation),
             )
         )
 
@@ -177,10 +181,47 @@ class TwilioStandin(TwilioApi):
         self.add_fault(Fault(remaining=times, to=to, resource=resource, delay=seconds))
 
     def disconnect_next(
-        self, *, times: int | None = 1, to: str | None = None, resource: str | None = None
+        self,
+        *,
+        times: int | None = 1,
+        to: str | None = None,
+        resource: str | None = None,
+        operation: str = "create",
     ) -> None:
-        """Drop the connection without answering (the client sees a connection error)."""
-        self.add_fault(Fault(remaining=times, to=to, resource=resource, disconnect=True))
+        """Drop the connection without answering (the client sees a connection error).
+
+        Nothing is created: this is a request lost on its way to Twilio. For an answer
+        lost on its way back, see :meth:`lose_next_response`.
+        """
+        self.add_fault(
+            Fault(
+                remaining=times,
+                to=to,
+                resource=resource,
+                disconnect=True,
+                operation=_operation(operation),
+            )
+        )
+
+    def lose_next_response(
+        self,
+        *,
+        times: int | None = 1,
+        to: str | None = None,
+        resource: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Accept the next matching create(s), then lose the answer.
+
+        The message or call is created and stored, as Twilio would, but the HTTP answer is
+        never delivered: after ``delay`` seconds the connection is dropped. The client
+        sees a connection error, or its timeout when that is shorter than ``delay``; it
+        cannot tell whether anything was created. (:meth:`disconnect_next` drops the
+        request before anything is created; :meth:`slow_next` creates and answers late.)
+        """
+        self.add_fault(
+            Fault(remaining=times, to=to, resource=resource, delay=delay, lose_response=True)
+        )
 
     def fail_delivery(
         self,
@@ -326,3 +367,9 @@ def _check_statuses(statuses: Iterable[str], allowed: Sequence[str]) -> None:
     unknown = [status for status in statuses if status not in allowed]
     if unknown or not statuses:
         raise ValueError(f"unknown status(es) {unknown}; Twilio uses {', '.join(allowed)}")
+
+
+def _operation(operation: str) -> str:
+    if operation not in ("create", "list"):
+        raise ValueError(f"operation is 'create' or 'list', not {operation!r}")
+    return operation

@@ -312,3 +312,15 @@ def validate_create(kind: str, params: Params) -> list[Problem]:
         if name not in properties:
             problems.append(Problem(name, f"Unknown parameter '{name}' for {operation}"))
     return problems
+
+
+def check_query_value(name: str, schema: Mapping[str, Any], value: str) -> list[Problem]:
+    """Problems with one query parameter of a list operation (types, formats, ranges)."""
+    schema = spec.resolve(dict(schema))
+    problems = _check_value(name, schema, value)
+    if not problems and schema.get("type") == "integer":
+        number = int(value)
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and number < low) or (high is not None and number > high):
+            problems.append(_format_problem(name, value, f"is outside {low}..{high}"))
+    return problems
