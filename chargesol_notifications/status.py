@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Field, QuerySet, Value
+from django.db.models.constants import OnConflict
 from django.db.models.functions import Coalesce
 
 from .choices import NotificationStatus, ReceiptStatus
@@ -74,33 +77,28 @@ def record_receipt(
     gateway_message_id: str | None = None,
     error_code: str | None = None,
     error_message: str = "",
+    unless: QuerySet[DeliveryReceipt] | None = None,
 ) -> ReceiptOutcome:
-    """Write a receipt for ``notification`` and move its status forward.
+    """Write a receipt for ``notification`` and move its status forward: two queries.
 
     A (gateway id, status) pair already recorded writes nothing and moves nothing, also
-    when two callbacks race (the unique constraint decides). The status moves in one
-    conditional UPDATE, so it cannot go backwards even when a webhook and the send's own
-    bookkeeping run at the same time without holding the row.
+    when two callbacks race: the INSERT skips a row the unique constraint refuses (see
+    :func:`insert_receipt`). ``unless`` is a queryset of receipts whose existence, as the
+    INSERT itself sees the table, means the receipt must not be written either (the
+    webhooks' rule for a gateway id that belongs to another notification).
+
+    The status moves in one conditional UPDATE, and only when a receipt was written, so
+    it cannot go backwards even when a webhook and the send's own bookkeeping run at the
+    same time. ``receipt_recorded`` is sent once per receipt written.
     """
-    if (
-        gateway_message_id is not None
-        and DeliveryReceipt.objects.filter(
-            gateway_message_id=gateway_message_id, status=status
-        ).exists()
-    ):
-        return ReceiptOutcome(receipt=None, advanced=False)
-    try:
-        with transaction.atomic():
-            receipt = DeliveryReceipt.objects.create(
-                notification=notification,
-                status=status,
-                gateway_message_id=gateway_message_id,
-                error_code=error_code,
-                error_message=error_message or "",
-            )
-    except IntegrityError:
-        if gateway_message_id is None:
-            raise
+    receipt = DeliveryReceipt(
+        notification=notification,
+        status=status,
+        gateway_message_id=gateway_message_id,
+        error_code=error_code,
+        error_message=error_message or "",
+    )
+    if not insert_receipt(receipt, unless=unless):
         return ReceiptOutcome(receipt=None, advanced=False)
     accepted = gateway_message_id is not None
     target = STATUS_FOR_RECEIPT[status]
@@ -108,6 +106,79 @@ def record_receipt(
     advance(notification, target, receipt.received_at, accepted=accepted)
     receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
     return ReceiptOutcome(receipt=receipt, advanced=advanced)
+
+
+def insert_receipt(
+    receipt: DeliveryReceipt, *, unless: QuerySet[DeliveryReceipt] | None = None
+) -> bool:
+    """INSERT ``receipt`` unless it is a duplicate or ``unless`` finds a row; one query.
+
+    Returns whether the row was written; ``receipt`` is then saved (its ``received_at``
+    and ``id`` are set here, as ``save()`` would set them).
+
+    The statement is ``INSERT ... SELECT <values> FROM <notification> WHERE id = ... AND
+    NOT EXISTS (<unless>)`` with the database's own way of skipping a row that a unique
+    constraint refuses (``ON CONFLICT DO NOTHING`` on PostgreSQL, ``INSERT IGNORE`` on
+    MariaDB/MySQL, ``INSERT OR IGNORE`` on SQLite, as ``bulk_create(ignore_conflicts=True)``
+    writes them). The ORM cannot say this in one statement: ``bulk_create`` neither takes a
+    condition nor tells whether the row went in, and an ``exists()`` before a
+    ``create()`` in a savepoint costs four round trips where this costs one.
+
+    The condition is evaluated by the INSERT itself, so it sees every transaction that
+    committed before the INSERT started (READ COMMITTED, Django's default on PostgreSQL
+    and MariaDB/MySQL): after a lock the caller waited for, for instance. A notification
+    that is gone by now gets no receipt (nothing is selected to insert).
+    """
+    using = router.db_for_write(DeliveryReceipt, instance=receipt)
+    connection = connections[using]
+    meta = DeliveryReceipt._meta
+    fields = list(meta.local_concrete_fields)
+    values = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
+    notification_pk = Notification._meta.pk
+    assert notification_pk is not None
+    params: list[Any] = [
+        *values,
+        notification_pk.get_db_prep_value(receipt.notification_id, connection),
+    ]
+    guard = ""
+    if unless is not None:
+        subquery = unless.order_by().values("pk").query.get_compiler(using=using)
+        try:
+            guard_sql, guard_params = subquery.as_sql()
+        except EmptyResultSet:  # unless.none(): nothing can stand in the way
+            pass
+        else:
+            guard = f" AND NOT EXISTS ({guard_sql})"
+            params.extend(guard_params)
+    quote = connection.ops.quote_name
+    sql = " ".join(
+        part
+        for part in (
+            connection.ops.insert_statement(on_conflict=OnConflict.IGNORE),
+            quote(meta.db_table),
+            f"({', '.join(quote(field.column) for field in fields)})",
+            f"SELECT {', '.join(placeholder(field, connection) for field in fields)}",
+            f"FROM {quote(Notification._meta.db_table)}",
+            f"WHERE {quote(notification_pk.column)} = %s{guard}",
+            connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+        )
+        if part
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.rowcount == 1
+    if written:
+        receipt._state.adding = False
+        receipt._state.db = using
+    return written
+
+
+def placeholder(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
+    """``%s``, typed on PostgreSQL: a bare parameter in a SELECT list has no type there
+    when the driver binds on the server (``server_side_binding``)."""
+    if connection.vendor == "postgresql":
+        return f"%s::{field.cast_db_type(connection)}"
+    return "%s"
 
 
 def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: bool) -> bool:

@@ -3,8 +3,9 @@
 :func:`record_event` applies one :mod:`event <.events>` and returns what changed (or
 ``None`` when nothing did), for :meth:`~.base.WebhookView.signal` to announce and
 :meth:`~.base.WebhookView.answer` to answer with. Every function runs inside the
-transaction the webhook view opens for its event, and locks the row it changes, so a
-callback racing the send it reports on waits for that send to be recorded.
+transaction the webhook view opens for its event. A delivery report costs at most three
+queries (:func:`record_delivery`); one that names its notification locks that row first,
+so a callback racing the send it reports on waits for that send to be recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ..choices import Channel, ReceiptStatus
@@ -75,61 +76,103 @@ def record_event(event: WebhookEvent) -> Recorded | None:
 # -- delivery reports ------------------------------------------------------------------------
 
 
-def locked_notification(notification_id: uuid.UUID | None, sid: str) -> Notification | None:
-    """The notification a callback is about, locked; by the URL's id, else by its sid."""
-    if notification_id is None:
-        notification_id = (
-            DeliveryReceipt.objects.filter(gateway_message_id=sid)
-            .values_list("notification_id", flat=True)
-            .first()
-        )
-        if notification_id is None:
-            return None
-    return Notification.objects.select_for_update().filter(pk=notification_id).first()
+def notification_for(event: DeliveryEvent) -> Notification | None:
+    """The notification a callback is about, in one query, with two answers attached.
 
+    By the URL's id, locked (``SELECT ... FOR UPDATE``): a send still being recorded holds
+    that row, so this waits until the send has committed its own receipt, and the receipt
+    written next sees it. By the gateway id otherwise, unlocked: a notification found by
+    its ``sent`` receipt has no send of its own left to wait for.
 
-def sid_belongs_elsewhere(notification: Notification, sid: str) -> bool:
-    """Whether ``sid`` is another notification's, or ``notification`` already has another.
-
-    Asked after the notification's row is locked: a send still being recorded holds that
-    lock, so its ``sent`` receipt is visible here once the lock is granted.
+    ``already_recorded`` says the receipt is a duplicate; ``claimed_elsewhere`` that the
+    gateway id belongs to another notification (only asked with an id in the URL). Both
+    can only turn true over time (receipts are not deleted while their gateway still
+    calls), so a true answer is final, even one read before the lock was granted; a
+    false one is checked again by the INSERT itself.
     """
-    of_another = Q(gateway_message_id=sid) & ~Q(notification_id=notification.pk)
+    sid = event.gateway_message_id
+    duplicates = DeliveryReceipt.objects.filter(gateway_message_id=sid, status=event.receipt_status)
+    notifications = Notification.objects.annotate(already_recorded=Exists(duplicates))
+    if event.notification_id is None:
+        by_sid = DeliveryReceipt.objects.filter(gateway_message_id=sid).values("notification_id")
+        return notifications.filter(pk=Subquery(by_sid[:1])).first()
+    elsewhere = receipts_claiming_elsewhere(event.notification_id, sid)
+    return (
+        notifications.select_for_update()
+        .annotate(claimed_elsewhere=Exists(elsewhere))
+        .filter(pk=event.notification_id)
+        .first()
+    )
+
+
+def receipts_claiming_elsewhere(notification_id: uuid.UUID, sid: str) -> QuerySet[DeliveryReceipt]:
+    """Receipts that make ``sid`` wrong for the notification: its receipts elsewhere, or
+    the notification's ``sent`` receipt for another gateway id."""
+    of_another = Q(gateway_message_id=sid) & ~Q(notification_id=notification_id)
     another_sent = Q(
-        notification_id=notification.pk, status=ReceiptStatus.SENT, gateway_message_id__isnull=False
+        notification_id=notification_id,
+        status=ReceiptStatus.SENT,
+        gateway_message_id__isnull=False,
     ) & ~Q(gateway_message_id=sid)
-    return DeliveryReceipt.objects.filter(of_another | another_sent).exists()
+    return DeliveryReceipt.objects.filter(of_another | another_sent)
 
 
 def record_delivery(event: DeliveryEvent) -> ReceiptRecorded | None:
-    """Write the receipt ``event`` reports, unless it is for no notification or a wrong one."""
+    """Write the receipt ``event`` reports, unless it is for no notification or a wrong one.
+
+    At most three queries: find the notification (:func:`notification_for`, which also
+    tells a duplicate or a misrouted callback: then that one query is all), INSERT the
+    receipt unless it is a duplicate or its gateway id belongs elsewhere (one statement,
+    :func:`~chargesol_notifications.status.insert_receipt`), then the conditional status
+    UPDATE. Only when the INSERT writes nothing that the first query did not foresee (a
+    callback racing the send, or its own duplicate) is the third query a look at why.
+    """
     sid = event.gateway_message_id
     # No savepoint when nested (the view's own transaction, ATOMIC_REQUESTS, a test
-    # case): two round trips fewer per callback. An error escaping this block is
-    # answered 500, so it is right that the enclosing transaction is rolled back with it.
+    # case): an error escaping this block is answered 500, so it is right that the
+    # enclosing transaction is rolled back with it.
     with transaction.atomic(savepoint=False):
-        notification = locked_notification(event.notification_id, sid)
+        notification = notification_for(event)
         if notification is None:
             # Answered 200 all the same: the gateway would otherwise retry it for hours.
             logger.warning("Status callback for unknown %s (%s)", sid, event.notification_id)
             return None
-        if event.notification_id is not None and sid_belongs_elsewhere(notification, sid):
-            # A sid and an ?n= that do not go together: a misrouted or replayed callback.
-            # Recorded on neither notification; answered 200 so it is not retried.
-            logger.warning(
-                "Status callback for %s does not belong to notification %s; recorded nowhere",
-                sid,
-                event.notification_id,
-            )
-            return None
-        outcome = record_receipt(
-            notification,
-            event.receipt_status,
-            gateway_message_id=sid,
-            error_code=event.error_code,
-            error_message=event.error_message,
+        # Only with an ?n=: a notification found by its gateway id is that id's by definition.
+        elsewhere = (
+            None
+            if event.notification_id is None
+            else receipts_claiming_elsewhere(notification.pk, sid)
         )
+        if getattr(notification, "claimed_elsewhere", False):
+            return misrouted(event)
+        if getattr(notification, "already_recorded", False):
+            outcome = ReceiptOutcome(receipt=None, advanced=False)
+        else:
+            outcome = record_receipt(
+                notification,
+                event.receipt_status,
+                gateway_message_id=sid,
+                error_code=event.error_code,
+                error_message=event.error_message,
+                unless=elsewhere,
+            )
+            if outcome.receipt is None and elsewhere is not None and elsewhere.exists():
+                return misrouted(event)
+    if outcome.receipt is None:
+        logger.debug("Duplicate status callback %s %s", sid, event.receipt_status)
     return ReceiptRecorded(notification, outcome)
+
+
+def misrouted(event: DeliveryEvent) -> None:
+    """A sid and an ?n= that do not go together: a misrouted or replayed callback.
+
+    Recorded on neither notification; answered 200 so that it is not retried.
+    """
+    logger.warning(
+        "Status callback for %s does not belong to notification %s; recorded nowhere",
+        event.gateway_message_id,
+        event.notification_id,
+    )
 
 
 # -- click-to-call ----------------------------------------------------------------------------
