@@ -8,16 +8,17 @@ order; the tables below, not ``if`` chains, decide what each one means.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Field, QuerySet, Value
+from django.db.models import Field
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Coalesce
+from django.db.models.options import Options
 
 from .choices import NotificationStatus, ReceiptStatus
 from .models import DeliveryReceipt, Notification
@@ -77,15 +78,15 @@ def record_receipt(
     gateway_message_id: str | None = None,
     error_code: str | None = None,
     error_message: str = "",
-    unless: QuerySet[DeliveryReceipt] | None = None,
+    unless: Condition | None = None,
 ) -> ReceiptOutcome:
     """Write a receipt for ``notification`` and move its status forward: two queries.
 
     A (gateway id, status) pair already recorded writes nothing and moves nothing, also
     when two callbacks race: the INSERT skips a row the unique constraint refuses (see
-    :func:`insert_receipt`). ``unless`` is a queryset of receipts whose existence, as the
-    INSERT itself sees the table, means the receipt must not be written either (the
-    webhooks' rule for a gateway id that belongs to another notification).
+    :func:`insert_receipt`). ``unless`` is an SQL condition that, true when the INSERT
+    runs, means the receipt must not be written either (the webhooks' rule for a gateway
+    id that belongs to another notification).
 
     The status moves in one conditional UPDATE, and only when a receipt was written, so
     it cannot go backwards even when a webhook and the send's own bookkeeping run at the
@@ -108,16 +109,14 @@ def record_receipt(
     return ReceiptOutcome(receipt=receipt, advanced=advanced)
 
 
-def insert_receipt(
-    receipt: DeliveryReceipt, *, unless: QuerySet[DeliveryReceipt] | None = None
-) -> bool:
-    """INSERT ``receipt`` unless it is a duplicate or ``unless`` finds a row; one query.
+def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None) -> bool:
+    """INSERT ``receipt`` unless it is a duplicate or ``unless`` holds; one query.
 
     Returns whether the row was written; ``receipt`` is then saved (its ``received_at``
     and ``id`` are set here, as ``save()`` would set them).
 
     The statement is ``INSERT ... SELECT <values> FROM <notification> WHERE id = ... AND
-    NOT EXISTS (<unless>)`` with the database's own way of skipping a row that a unique
+    NOT (<unless>)`` with the database's own way of skipping a row that a unique
     constraint refuses (``ON CONFLICT DO NOTHING`` on PostgreSQL, ``INSERT IGNORE`` on
     MariaDB/MySQL, ``INSERT OR IGNORE`` on SQLite, as ``bulk_create(ignore_conflicts=True)``
     writes them). The ORM cannot say this in one statement: ``bulk_create`` neither takes a
@@ -131,46 +130,47 @@ def insert_receipt(
     """
     using = router.db_for_write(DeliveryReceipt, instance=receipt)
     connection = connections[using]
-    meta = DeliveryReceipt._meta
-    fields = list(meta.local_concrete_fields)
-    values = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
-    notification_pk = Notification._meta.pk
-    assert notification_pk is not None
-    params: list[Any] = [
-        *values,
-        notification_pk.get_db_prep_value(receipt.notification_id, connection),
-    ]
+    fields = DeliveryReceipt._meta.local_concrete_fields
+    params = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
+    params.append(prepared_pk(receipt.notification_id, connection))
     guard = ""
     if unless is not None:
-        subquery = unless.order_by().values("pk").query.get_compiler(using=using)
-        try:
-            guard_sql, guard_params = subquery.as_sql()
-        except EmptyResultSet:  # unless.none(): nothing can stand in the way
-            pass
-        else:
-            guard = f" AND NOT EXISTS ({guard_sql})"
-            params.extend(guard_params)
-    quote = connection.ops.quote_name
-    sql = " ".join(
-        part
-        for part in (
-            connection.ops.insert_statement(on_conflict=OnConflict.IGNORE),
-            quote(meta.db_table),
-            f"({', '.join(quote(field.column) for field in fields)})",
-            f"SELECT {', '.join(placeholder(field, connection) for field in fields)}",
-            f"FROM {quote(Notification._meta.db_table)}",
-            f"WHERE {quote(notification_pk.column)} = %s{guard}",
-            connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-        )
-        if part
-    )
+        guard_sql, guard_params = unless
+        guard = f" AND NOT ({guard_sql})"
+        params.extend(guard_params)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(insert_statement(using, guard), params)
         written = cursor.rowcount == 1
     if written:
         receipt._state.adding = False
         receipt._state.db = using
     return written
+
+
+#: An SQL condition and its parameters, as ``insert_receipt`` takes ``unless``.
+Condition = tuple[str, Sequence[Any]]
+
+
+@functools.cache
+def insert_statement(alias: str, guard: str) -> str:
+    """The SQL of :func:`insert_receipt` for one database, built once from the models."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = DeliveryReceipt._meta.local_concrete_fields
+    notifications = Notification._meta
+    return " ".join(
+        part
+        for part in (
+            connection.ops.insert_statement(on_conflict=OnConflict.IGNORE),
+            quote(DeliveryReceipt._meta.db_table),
+            f"({', '.join(quote(field.column) for field in fields)})",
+            f"SELECT {', '.join(placeholder(field, connection) for field in fields)}",
+            f"FROM {quote(notifications.db_table)}",
+            f"WHERE {quote(pk_column(notifications))} = %s{guard}",
+            connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+        )
+        if part
+    )
 
 
 def placeholder(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
@@ -181,21 +181,58 @@ def placeholder(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
     return "%s"
 
 
+def pk_column(meta: Options[Any]) -> str:
+    assert meta.pk is not None
+    return str(meta.pk.column)
+
+
+def prepared_pk(notification_id: Any, connection: BaseDatabaseWrapper) -> Any:
+    """A notification's id as the database takes it in a parameter."""
+    assert Notification._meta.pk is not None
+    return Notification._meta.pk.get_db_prep_value(notification_id, connection)
+
+
 def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: bool) -> bool:
     """The database side of :func:`advance`: one UPDATE that only ever moves forward.
 
     Returns whether the row moved. Timestamps are only ever filled in where empty, in the
-    same statement, so they never go backwards either.
+    same statement, so they never go backwards either. The statement is built once per
+    database and target (:func:`forward_statement`): through the ORM, building it cost
+    more than running it.
     """
-    behind = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
-    changes: dict[str, Any] = {"status": status}
-    if accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED):
-        changes["sent_at"] = Coalesce(F("sent_at"), Value(at))
-    if status == NotificationStatus.DELIVERED:
-        changes["delivered_at"] = Coalesce(F("delivered_at"), Value(at))
-    return bool(
-        Notification.objects.filter(pk=notification_id, status__in=behind).update(**changes)
+    connection = connections[router.db_for_write(Notification)]
+    set_sent = accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED)
+    set_delivered = status == NotificationStatus.DELIVERED
+    sql, behind = forward_statement(connection.alias, status, set_sent, set_delivered)
+    at_value = Notification._meta.get_field("sent_at").get_db_prep_value(at, connection)
+    params = [status, *([at_value] * (int(set_sent) + int(set_delivered)))]
+    params += [prepared_pk(notification_id, connection), *behind]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def forward_statement(
+    alias: str, status: str, set_sent: bool, set_delivered: bool
+) -> tuple[str, tuple[str, ...]]:
+    """``UPDATE <notification> SET status = %s[, sent_at = COALESCE(sent_at, %s)]... WHERE
+    id = %s AND status IN (<every status behind>)``, and those statuses."""
+    quote = connections[alias].ops.quote_name
+    meta = Notification._meta
+    status_column = quote(meta.get_field("status").column)  # type: ignore[union-attr]
+    changes = [f"{status_column} = %s"]
+    for name, wanted in (("sent_at", set_sent), ("delivered_at", set_delivered)):
+        if wanted:
+            column = quote(meta.get_field(name).column)  # type: ignore[union-attr]
+            changes.append(f"{column} = COALESCE({column}, %s)")
+    behind = tuple(s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status])
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(changes)} "
+        f"WHERE {quote(pk_column(meta))} = %s "
+        f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
+    return sql, behind
 
 
 def record_attempt_failure(

@@ -16,7 +16,8 @@ small hooks:
   this project; it is then answered 404 before anything else.
 
 The base view records each event (:mod:`.recording`) and sends its signals in one
-transaction per event, and owns the error answers:
+transaction per event (what recording only reads is read before it opens), and owns the
+error answers:
 
 - 404 when the webhook is disabled;
 - 403 when validation fails, before anything is read or written;
@@ -48,7 +49,14 @@ from ..exceptions import MalformedWebhookError, WebhookValidationError
 from ..models import CallLog, Notification
 from ..signals import call_status_recorded, notification_failed
 from .events import WebhookEvent
-from .recording import CallLogRecorded, ReceiptRecorded, Recorded, record_event
+from .recording import (
+    CallLogRecorded,
+    Located,
+    ReceiptRecorded,
+    Recorded,
+    locate,
+    record_event,
+)
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
 
@@ -119,11 +127,17 @@ class WebhookView(View):
             validator.__get__(self, type(self))(request)
 
     def process(self, event: WebhookEvent) -> Recorded | None:
-        """Record ``event`` and send its signals, in one transaction."""
+        """Record ``event`` and send its signals, in one transaction.
+
+        What recording only reads is read before the transaction opens
+        (:func:`.recording.locate`), so the transaction is no longer than the writes and
+        the signals, and a duplicate report opens none.
+        """
+        located = locate(event)
         # No savepoint when nested (ATOMIC_REQUESTS, a test case): an error escaping this
         # block is answered 500, so the enclosing transaction is rightly rolled back too.
         with transaction.atomic(savepoint=False):
-            recorded = self.record(event)
+            recorded = self.record(located)
             if recorded is not None:
                 self.signal(recorded)
         return recorded
@@ -150,7 +164,7 @@ class WebhookView(View):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement parse().")
 
-    def record(self, event: WebhookEvent) -> Recorded | None:
+    def record(self, event: WebhookEvent | Located) -> Recorded | None:
         """Apply ``event`` to the database (:func:`.recording.record_event`)."""
         return record_event(event)
 

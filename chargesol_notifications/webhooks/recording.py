@@ -3,27 +3,28 @@
 :func:`record_event` applies one :mod:`event <.events>` and returns what changed (or
 ``None`` when nothing did), for :meth:`~.base.WebhookView.signal` to announce and
 :meth:`~.base.WebhookView.answer` to answer with. Every function runs inside the
-transaction the webhook view opens for its event. A delivery report costs at most three
-queries (:func:`record_delivery`); one that names its notification locks that row first,
-so a callback racing the send it reports on waits for that send to be recorded.
+transaction the webhook view opens for its event, after :func:`locate` has read, outside
+it, what a delivery report is about. A delivery report costs at most three queries
+(:func:`record_delivery`); one that names its notification waits for that row's lock
+first, so a callback racing the send it reports on waits for that send to be recorded.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Exists, Q, QuerySet, Subquery
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from ..choices import Channel, ReceiptStatus
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
-from ..status import ReceiptOutcome, record_receipt
+from ..status import Condition, ReceiptOutcome, pk_column, prepared_pk, record_receipt
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
@@ -61,11 +62,34 @@ class CallConnection:
 Recorded = ReceiptRecorded | CallLogRecorded | CallConnection
 
 
-def record_event(event: WebhookEvent) -> Recorded | None:
+@dataclass(frozen=True)
+class Located:
+    """A delivery report and its notification (``None``: unknown), found by :func:`locate`."""
+
+    event: DeliveryEvent
+    notification: Notification | None
+
+
+def locate(event: WebhookEvent) -> WebhookEvent | Located:
+    """Read what recording ``event`` needs before its transaction opens: one query at most.
+
+    A delivery report's notification (:func:`notification_for`), whose lookup may wait
+    for a send still being recorded: run before the transaction, it waits holding
+    nothing, and a duplicate or misrouted report, which it recognises, opens no
+    transaction at all. Other events are returned as they are.
+    """
+    if isinstance(event, DeliveryEvent):
+        return Located(event, notification_for(event))
+    return event
+
+
+def record_event(event: WebhookEvent | Located) -> Recorded | None:
     """Apply ``event``; return what changed, or ``None`` when nothing did."""
     match event:
+        case Located():
+            return record_delivery(event.event, event.notification)
         case DeliveryEvent():
-            return record_delivery(event)
+            return record_delivery(event, notification_for(event))
         case CallLogEvent():
             return record_call_log(event)
         case CallAnsweredEvent():
@@ -79,52 +103,113 @@ def record_event(event: WebhookEvent) -> Recorded | None:
 def notification_for(event: DeliveryEvent) -> Notification | None:
     """The notification a callback is about, in one query, with two answers attached.
 
-    By the URL's id, locked (``SELECT ... FOR UPDATE``): a send still being recorded holds
-    that row, so this waits until the send has committed its own receipt, and the receipt
-    written next sees it. By the gateway id otherwise, unlocked: a notification found by
-    its ``sent`` receipt has no send of its own left to wait for.
+    By the URL's id with ``SELECT ... FOR UPDATE``: a send still being recorded holds that
+    row, so this waits until the send has committed its own receipt, and the receipt
+    written next (in a statement of its own) sees it. The lock itself is not needed
+    after that: outside a transaction (:func:`locate`) it ends with the statement. By the
+    gateway id otherwise, unlocked: a notification found by its ``sent`` receipt has no
+    send of its own left to wait for.
 
     ``already_recorded`` says the receipt is a duplicate; ``claimed_elsewhere`` that the
-    gateway id belongs to another notification (only asked with an id in the URL). Both
-    can only turn true over time (receipts are not deleted while their gateway still
-    calls), so a true answer is final, even one read before the lock was granted; a
-    false one is checked again by the INSERT itself.
+    gateway id belongs to another notification (:func:`claimed_elsewhere`; only asked with
+    an id in the URL). Both can only turn true over time (receipts are not deleted while
+    their gateway still calls), so a true answer is final, even one read before the lock
+    was granted; a false one is checked again by the INSERT itself.
     """
-    sid = event.gateway_message_id
-    duplicates = DeliveryReceipt.objects.filter(gateway_message_id=sid, status=event.receipt_status)
-    notifications = Notification.objects.annotate(already_recorded=Exists(duplicates))
+    using = router.db_for_write(Notification)
+    sql, notifications = delivery_sql(using), Notification.objects.db_manager(using)
+    sid, status = event.gateway_message_id, event.receipt_status
     if event.notification_id is None:
-        by_sid = DeliveryReceipt.objects.filter(gateway_message_id=sid).values("notification_id")
-        return notifications.filter(pk=Subquery(by_sid[:1])).first()
-    elsewhere = receipts_claiming_elsewhere(event.notification_id, sid)
-    return (
-        notifications.select_for_update()
-        .annotate(claimed_elsewhere=Exists(elsewhere))
-        .filter(pk=event.notification_id)
-        .first()
+        found = notifications.raw(sql.by_sid, [sid, status, sid])
+    else:
+        elsewhere_sql, elsewhere_params = claimed_elsewhere(event.notification_id, sid)
+        by_id = sql.by_id.format(elsewhere=elsewhere_sql)
+        pk = prepared_pk(event.notification_id, connections[using])
+        found = notifications.raw(by_id, [sid, status, *elsewhere_params, pk])
+    return next(iter(found), None)
+
+
+def claimed_elsewhere(notification_id: uuid.UUID, sid: str) -> Condition:
+    """The SID rule, as SQL: ``sid`` has a receipt on another notification, or the
+    notification has a ``sent`` receipt for another gateway id."""
+    using = router.db_for_write(DeliveryReceipt)
+    pk = prepared_pk(notification_id, connections[using])
+    return delivery_sql(using).claimed_elsewhere, [sid, pk, pk, ReceiptStatus.SENT.value, sid]
+
+
+@dataclass(frozen=True)
+class DeliverySQL:
+    """The statements :func:`record_delivery` runs besides the receipt's INSERT.
+
+    Written in SQL and built once per database: through the ORM, building these cost more
+    than running them (the benchmark in ``bench/bench_webhooks.py``). What they say:
+
+    - ``already_recorded``: ``DeliveryReceipt(gateway_message_id=sid, status=status)``
+      exists;
+    - ``claimed_elsewhere``: a receipt with ``gateway_message_id=sid`` on another
+      notification, or a ``sent`` receipt of the notification with another gateway id;
+    - ``by_id``: the notification by pk, ``FOR UPDATE``, with both answers;
+    - ``by_sid``: the notification of the first receipt with ``gateway_message_id=sid``,
+      with ``already_recorded``.
+    """
+
+    claimed_elsewhere: str
+    by_id: str
+    by_sid: str
+
+
+@functools.cache
+def delivery_sql(alias: str) -> DeliverySQL:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    notifications, receipts = Notification._meta, DeliveryReceipt._meta
+    n_table, r_table = quote(notifications.db_table), quote(receipts.db_table)
+
+    def r(name: str) -> str:
+        return f"{r_table}.{quote(receipts.get_field(name).column)}"  # type: ignore[union-attr]
+
+    sid, status, owner = r("gateway_message_id"), r("status"), r("notification")
+    already = f"EXISTS (SELECT 1 FROM {r_table} WHERE {sid} = %s AND {status} = %s)"
+    elsewhere = (
+        f"EXISTS (SELECT 1 FROM {r_table} WHERE ({sid} = %s AND {owner} <> %s) OR "
+        f"({owner} = %s AND {status} = %s AND {sid} IS NOT NULL AND {sid} <> %s))"
     )
+    columns = ", ".join(
+        f"{n_table}.{quote(field.column)}" for field in notifications.concrete_fields
+    )
+    pk = f"{n_table}.{quote(pk_column(notifications))}"
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    by_id = (
+        f"SELECT {columns}, {already} AS already_recorded, {{elsewhere}} AS claimed_elsewhere "
+        f"FROM {n_table} WHERE {pk} = %s{lock}"
+    )
+    first_owner = f"(SELECT {owner} FROM {r_table} WHERE {sid} = %s LIMIT 1)"
+    by_sid = (
+        f"SELECT {columns}, {already} AS already_recorded FROM {n_table} WHERE {pk} = {first_owner}"
+    )
+    return DeliverySQL(claimed_elsewhere=elsewhere, by_id=by_id, by_sid=by_sid)
 
 
-def receipts_claiming_elsewhere(notification_id: uuid.UUID, sid: str) -> QuerySet[DeliveryReceipt]:
-    """Receipts that make ``sid`` wrong for the notification: its receipts elsewhere, or
-    the notification's ``sent`` receipt for another gateway id."""
-    of_another = Q(gateway_message_id=sid) & ~Q(notification_id=notification_id)
-    another_sent = Q(
-        notification_id=notification_id,
-        status=ReceiptStatus.SENT,
-        gateway_message_id__isnull=False,
-    ) & ~Q(gateway_message_id=sid)
-    return DeliveryReceipt.objects.filter(of_another | another_sent)
+def holds(condition: Condition) -> bool:
+    """Whether ``condition`` is true now (one query)."""
+    sql, params = condition
+    with connections[router.db_for_read(DeliveryReceipt)].cursor() as cursor:
+        cursor.execute(f"SELECT CASE WHEN {sql} THEN 1 ELSE 0 END", params)
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
-def record_delivery(event: DeliveryEvent) -> ReceiptRecorded | None:
-    """Write the receipt ``event`` reports, unless it is for no notification or a wrong one.
+def record_delivery(
+    event: DeliveryEvent, notification: Notification | None
+) -> ReceiptRecorded | None:
+    """Write the receipt ``event`` reports on ``notification`` (:func:`notification_for`),
+    unless there is none or it is the wrong one.
 
-    At most three queries: find the notification (:func:`notification_for`, which also
-    tells a duplicate or a misrouted callback: then that one query is all), INSERT the
-    receipt unless it is a duplicate or its gateway id belongs elsewhere (one statement,
+    At most three queries with the lookup: find the notification (which also tells a
+    duplicate or a misrouted callback: then that one query is all), INSERT the receipt
+    unless it is a duplicate or its gateway id belongs elsewhere (one statement,
     :func:`~chargesol_notifications.status.insert_receipt`), then the conditional status
-    UPDATE. Only when the INSERT writes nothing that the first query did not foresee (a
+    UPDATE. Only when the INSERT writes nothing that the lookup did not foresee (a
     callback racing the send, or its own duplicate) is the third query a look at why.
     """
     sid = event.gateway_message_id
@@ -132,16 +217,13 @@ def record_delivery(event: DeliveryEvent) -> ReceiptRecorded | None:
     # case): an error escaping this block is answered 500, so it is right that the
     # enclosing transaction is rolled back with it.
     with transaction.atomic(savepoint=False):
-        notification = notification_for(event)
         if notification is None:
             # Answered 200 all the same: the gateway would otherwise retry it for hours.
             logger.warning("Status callback for unknown %s (%s)", sid, event.notification_id)
             return None
         # Only with an ?n=: a notification found by its gateway id is that id's by definition.
         elsewhere = (
-            None
-            if event.notification_id is None
-            else receipts_claiming_elsewhere(notification.pk, sid)
+            None if event.notification_id is None else claimed_elsewhere(notification.pk, sid)
         )
         if getattr(notification, "claimed_elsewhere", False):
             return misrouted(event)
@@ -156,7 +238,7 @@ def record_delivery(event: DeliveryEvent) -> ReceiptRecorded | None:
                 error_message=event.error_message,
                 unless=elsewhere,
             )
-            if outcome.receipt is None and elsewhere is not None and elsewhere.exists():
+            if outcome.receipt is None and elsewhere is not None and holds(elsewhere):
                 return misrouted(event)
     if outcome.receipt is None:
         logger.debug("Duplicate status callback %s %s", sid, event.receipt_status)

@@ -18,6 +18,7 @@ from django.db import connection
 from chargesol_notifications.models import DeliveryReceipt, Notification
 from chargesol_notifications.signals import notification_failed, receipt_recorded
 from chargesol_notifications.status import insert_receipt, record_receipt
+from chargesol_notifications.webhooks.recording import claimed_elsewhere, holds
 
 from ..factories import DeliveryReceiptFactory, NotificationFactory, UserFactory
 from ..twilio_setup import WEBHOOK_BASE_URL
@@ -192,13 +193,20 @@ def test_insert_receipt_says_whether_it_wrote_and_saves_the_instance():
     assert again._state.adding
 
 
-def test_insert_receipt_writes_nothing_when_the_guard_finds_a_row():
-    n = NotificationFactory(recipient=UserFactory())
-    receipt = DeliveryReceipt(notification=n, status="delivered", gateway_message_id=new_sid())
-    guard = DeliveryReceipt.objects.filter(notification=n, status="sent")
-    DeliveryReceiptFactory(notification=n)
-    assert insert_receipt(receipt, unless=guard) is False
-    assert insert_receipt(receipt, unless=guard.none()) is True
+def test_insert_receipt_writes_nothing_while_its_condition_holds(sent):
+    n, sid = sent
+    receipt = DeliveryReceipt(notification=n, status="delivered", gateway_message_id=sid)
+    assert insert_receipt(receipt, unless=claimed_elsewhere(n.pk, new_sid())) is False
+    assert insert_receipt(receipt, unless=claimed_elsewhere(n.pk, sid)) is True
+
+
+def test_the_sid_rule():
+    n, other = NotificationFactory(recipient=UserFactory()), NotificationFactory()
+    sid = DeliveryReceiptFactory(notification=n).gateway_message_id
+    assert not holds(claimed_elsewhere(n.pk, sid))
+    assert holds(claimed_elsewhere(n.pk, new_sid()))  # n was sent under another sid
+    assert holds(claimed_elsewhere(other.pk, sid))  # the sid is n's
+    assert not holds(claimed_elsewhere(other.pk, new_sid()))  # other has no sid yet
 
 
 def test_insert_receipt_for_a_deleted_notification_writes_nothing():
