@@ -20,7 +20,7 @@ from datetime import timedelta
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from ..choices import Channel, ReceiptStatus
+from ..choices import Channel, NotificationStatus, ReceiptStatus
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
@@ -103,7 +103,7 @@ def record_event(event: WebhookEvent | Located) -> Recorded | None:
 def notification_for(event: DeliveryEvent) -> Notification | None:
     """The notification a callback is about, in one query, with two answers attached.
 
-    By the URL's id with ``SELECT ... FOR UPDATE``: a send still being recorded holds that
+    By the URL's id, waiting for the row's lock: a send still being recorded holds that
     row, so this waits until the send has committed its own receipt, and the receipt
     written next (in a statement of its own) sees it. The lock itself is not needed
     after that: outside a transaction (:func:`locate`) it ends with the statement. By the
@@ -125,7 +125,8 @@ def notification_for(event: DeliveryEvent) -> Notification | None:
         elsewhere_sql, elsewhere_params = claimed_elsewhere(event.notification_id, sid)
         by_id = sql.by_id.format(elsewhere=elsewhere_sql)
         pk = prepared_pk(event.notification_id, connections[using])
-        found = notifications.raw(by_id, [sid, status, *elsewhere_params, pk])
+        params = [sid, status, *elsewhere_params, pk, *sql.by_id_params]
+        found = notifications.raw(by_id, params)
     return next(iter(found), None)
 
 
@@ -148,13 +149,16 @@ class DeliverySQL:
       exists;
     - ``claimed_elsewhere``: a receipt with ``gateway_message_id=sid`` on another
       notification, or a ``sent`` receipt of the notification with another gateway id;
-    - ``by_id``: the notification by pk, ``FOR UPDATE``, with both answers;
+    - ``by_id``: the notification by pk, with both answers, waiting for a lock on its row
+      (on PostgreSQL only while the row is ``queued``);
     - ``by_sid``: the notification of the first receipt with ``gateway_message_id=sid``,
       with ``already_recorded``.
     """
 
     claimed_elsewhere: str
     by_id: str
+    #: The parameters of ``by_id`` after the notification's id.
+    by_id_params: tuple[str, ...]
     by_sid: str
 
 
@@ -177,17 +181,31 @@ def delivery_sql(alias: str) -> DeliverySQL:
     columns = ", ".join(
         f"{n_table}.{quote(field.column)}" for field in notifications.concrete_fields
     )
-    pk = f"{n_table}.{quote(pk_column(notifications))}"
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    pk_name = quote(pk_column(notifications))
+    pk = f"{n_table}.{pk_name}"
+    wait, wait_params = "", ()
+    if connection.vendor == "postgresql":
+        # A row lock writes the row on PostgreSQL (and costs a flush at commit): only a
+        # notification still queued can have a send in flight, so only such a row is
+        # locked. A send's transaction moves the row off queued when it commits.
+        status_column = f"{n_table}.{quote(notifications.get_field('status').column)}"
+        waiting = f"SELECT 1 FROM {n_table} AS waiting WHERE waiting.{pk_name} = {pk}"
+        wait = (
+            f" AND CASE WHEN {status_column} = %s THEN EXISTS ({waiting} FOR UPDATE) ELSE TRUE END"
+        )
+        wait_params = (NotificationStatus.QUEUED.value,)
+    elif connection.features.has_select_for_update:
+        # InnoDB keeps row locks in memory: locking a row costs no write.
+        wait = " FOR UPDATE"
     by_id = (
         f"SELECT {columns}, {already} AS already_recorded, {{elsewhere}} AS claimed_elsewhere "
-        f"FROM {n_table} WHERE {pk} = %s{lock}"
+        f"FROM {n_table} WHERE {pk} = %s{wait}"
     )
     first_owner = f"(SELECT {owner} FROM {r_table} WHERE {sid} = %s LIMIT 1)"
     by_sid = (
         f"SELECT {columns}, {already} AS already_recorded FROM {n_table} WHERE {pk} = {first_owner}"
     )
-    return DeliverySQL(claimed_elsewhere=elsewhere, by_id=by_id, by_sid=by_sid)
+    return DeliverySQL(elsewhere, by_id, wait_params, by_sid)
 
 
 def holds(condition: Condition) -> bool:
