@@ -16,9 +16,8 @@ from typing import Any
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field
+from django.db.models import Field, Model
 from django.db.models.constants import OnConflict
-from django.db.models.options import Options
 
 from .choices import NotificationStatus, ReceiptStatus
 from .models import DeliveryReceipt, Notification
@@ -132,7 +131,7 @@ def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None)
     connection = connections[using]
     fields = DeliveryReceipt._meta.local_concrete_fields
     params = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
-    params.append(prepared_pk(receipt.notification_id, connection))
+    params.append(params[fields.index(DeliveryReceipt._meta.get_field("notification"))])
     guard = ""
     if unless is not None:
         guard_sql, guard_params = unless
@@ -163,10 +162,10 @@ def insert_statement(alias: str, guard: str) -> str:
         for part in (
             connection.ops.insert_statement(on_conflict=OnConflict.IGNORE),
             quote(DeliveryReceipt._meta.db_table),
-            f"({', '.join(quote(field.column) for field in fields)})",
+            f"({', '.join(quote(str(field.column)) for field in fields)})",
             f"SELECT {', '.join(placeholder(field, connection) for field in fields)}",
             f"FROM {quote(notifications.db_table)}",
-            f"WHERE {quote(pk_column(notifications))} = %s{guard}",
+            f"WHERE {quote(column_of(Notification, 'pk'))} = %s{guard}",
             connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
         )
         if part
@@ -181,15 +180,18 @@ def placeholder(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
     return "%s"
 
 
-def pk_column(meta: Options[Any]) -> str:
-    assert meta.pk is not None
-    return str(meta.pk.column)
+def column_of(model: type[Model], name: str) -> str:
+    """The column of ``model``'s concrete field ``name`` (``"pk"``: its primary key)."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return str(field.column)
 
 
 def prepared_pk(notification_id: Any, connection: BaseDatabaseWrapper) -> Any:
     """A notification's id as the database takes it in a parameter."""
-    assert Notification._meta.pk is not None
-    return Notification._meta.pk.get_db_prep_value(notification_id, connection)
+    pk = Notification._meta.pk
+    assert pk is not None
+    return pk.get_db_prep_value(notification_id, connection)
 
 
 def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: bool) -> bool:
@@ -204,7 +206,7 @@ def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: b
     set_sent = accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED)
     set_delivered = status == NotificationStatus.DELIVERED
     sql, behind = forward_statement(connection.alias, status, set_sent, set_delivered)
-    at_value = Notification._meta.get_field("sent_at").get_db_prep_value(at, connection)
+    at_value = connection.ops.adapt_datetimefield_value(at)
     params = [status, *([at_value] * (int(set_sent) + int(set_delivered)))]
     params += [prepared_pk(notification_id, connection), *behind]
     with connection.cursor() as cursor:
@@ -220,16 +222,16 @@ def forward_statement(
     id = %s AND status IN (<every status behind>)``, and those statuses."""
     quote = connections[alias].ops.quote_name
     meta = Notification._meta
-    status_column = quote(meta.get_field("status").column)  # type: ignore[union-attr]
+    status_column = quote(column_of(Notification, "status"))
     changes = [f"{status_column} = %s"]
     for name, wanted in (("sent_at", set_sent), ("delivered_at", set_delivered)):
         if wanted:
-            column = quote(meta.get_field(name).column)  # type: ignore[union-attr]
+            column = quote(column_of(Notification, name))
             changes.append(f"{column} = COALESCE({column}, %s)")
     behind = tuple(s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status])
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(changes)} "
-        f"WHERE {quote(pk_column(meta))} = %s "
+        f"WHERE {quote(column_of(Notification, 'pk'))} = %s "
         f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
     return sql, behind

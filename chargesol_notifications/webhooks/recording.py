@@ -16,6 +16,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -24,7 +25,7 @@ from ..choices import Channel, NotificationStatus, ReceiptStatus
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
-from ..status import Condition, ReceiptOutcome, pk_column, prepared_pk, record_receipt
+from ..status import Condition, ReceiptOutcome, column_of, prepared_pk, record_receipt
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
@@ -170,25 +171,29 @@ def delivery_sql(alias: str) -> DeliverySQL:
     n_table, r_table = quote(notifications.db_table), quote(receipts.db_table)
 
     def r(name: str) -> str:
-        return f"{r_table}.{quote(receipts.get_field(name).column)}"  # type: ignore[union-attr]
+        return f"{r_table}.{quote(column_of(DeliveryReceipt, name))}"
 
     sid, status, owner = r("gateway_message_id"), r("status"), r("notification")
     already = f"EXISTS (SELECT 1 FROM {r_table} WHERE {sid} = %s AND {status} = %s)"
+    # Two EXISTS, not one over an OR: each is an index lookup (the unique constraint's
+    # index starts with the gateway id; the foreign key has its own), where PostgreSQL
+    # answered one EXISTS over the OR with a scan of the whole table.
     elsewhere = (
-        f"EXISTS (SELECT 1 FROM {r_table} WHERE ({sid} = %s AND {owner} <> %s) OR "
-        f"({owner} = %s AND {status} = %s AND {sid} IS NOT NULL AND {sid} <> %s))"
+        f"(EXISTS (SELECT 1 FROM {r_table} WHERE {sid} = %s AND {owner} <> %s) OR "
+        f"EXISTS (SELECT 1 FROM {r_table} WHERE {owner} = %s AND {status} = %s "
+        f"AND {sid} IS NOT NULL AND {sid} <> %s))"
     )
     columns = ", ".join(
-        f"{n_table}.{quote(field.column)}" for field in notifications.concrete_fields
+        f"{n_table}.{quote(str(field.column))}" for field in notifications.concrete_fields
     )
-    pk_name = quote(pk_column(notifications))
+    pk_name = quote(column_of(Notification, "pk"))
     pk = f"{n_table}.{pk_name}"
-    wait, wait_params = "", ()
+    wait, wait_params = "", cast(tuple[str, ...], ())
     if connection.vendor == "postgresql":
         # A row lock writes the row on PostgreSQL (and costs a flush at commit): only a
         # notification still queued can have a send in flight, so only such a row is
         # locked. A send's transaction moves the row off queued when it commits.
-        status_column = f"{n_table}.{quote(notifications.get_field('status').column)}"
+        status_column = f"{n_table}.{quote(column_of(Notification, 'status'))}"
         waiting = f"SELECT 1 FROM {n_table} AS waiting WHERE waiting.{pk_name} = {pk}"
         wait = (
             f" AND CASE WHEN {status_column} = %s THEN EXISTS ({waiting} FOR UPDATE) ELSE TRUE END"
@@ -244,7 +249,8 @@ def record_delivery(
             None if event.notification_id is None else claimed_elsewhere(notification.pk, sid)
         )
         if getattr(notification, "claimed_elsewhere", False):
-            return misrouted(event)
+            misrouted(event)
+            return None
         if getattr(notification, "already_recorded", False):
             outcome = ReceiptOutcome(receipt=None, advanced=False)
         else:
@@ -257,7 +263,8 @@ def record_delivery(
                 unless=elsewhere,
             )
             if outcome.receipt is None and elsewhere is not None and holds(elsewhere):
-                return misrouted(event)
+                misrouted(event)
+                return None
     if outcome.receipt is None:
         logger.debug("Duplicate status callback %s %s", sid, event.receipt_status)
     return ReceiptRecorded(notification, outcome)
