@@ -1,7 +1,7 @@
 """Benchmark reading WhatsApp Content variables back out of a stored body.
 
 When the task that carried a WhatsApp Content template's variables is lost, delivery
-reads them back out of the rendered body (``rendering.placeholder_values_from_text``).
+reads them back out of the rendered body (``placeholders.placeholder_values_from_text``).
 The body is staff-edited text filled with customer data, so the time this takes must not
 grow faster than the text: the worst case is a body that does *not* fit the template
 (it was edited since), where a backtracking regular expression tries every way to split
@@ -66,7 +66,7 @@ def main() -> None:
     args = parse_args()
     vendor = harness.setup(database=False)
 
-    from chargesol_notifications.rendering import placeholder_values_from_text
+    from chargesol_notifications.placeholders import placeholder_values_from_text
 
     sizes = [int(size) for size in args.sizes.split(",")]
     harness.describe_environment(vendor, args.repeats)

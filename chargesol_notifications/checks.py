@@ -266,7 +266,7 @@ def check_retries_can_be_deferred(
 
 def _check_recipient_context() -> list[checks.CheckMessage]:
     """RECIPIENT_CONTEXT may list plain, non-sensitive user attributes only."""
-    from .plain_data import recipient_context_attributes, refused_attribute
+    from .recipient_data import recipient_context_attributes, refused_attribute
 
     configured = get_setting("RECIPIENT_CONTEXT")
     setting = f"{SETTING_NAME}['RECIPIENT_CONTEXT']"

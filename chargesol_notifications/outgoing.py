@@ -36,8 +36,8 @@ from .exceptions import (
     PermanentDeliveryError,
     TemplateRenderError,
 )
+from .placeholders import placeholder_values, placeholder_values_from_text
 from .recipients import PHONE_CHANNELS, Address, normalise_phone, resolve_address
-from .rendering import placeholder_values, placeholder_values_from_text
 
 if TYPE_CHECKING:
     import uuid

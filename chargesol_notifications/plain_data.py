@@ -14,7 +14,7 @@ context of every render into plain data before the engine sees it:
   own ``notification_context()`` when it defines one, otherwise its concrete,
   non-relational fields whose names are not sensitive (:func:`is_sensitive_name`).
 * The ``recipient`` is a mapping of the user attributes that ``RECIPIENT_CONTEXT`` lists
-  (:func:`recipient_context`).
+  (:func:`~chargesol_notifications.recipient_data.recipient_context`).
 
 Anything else is an :class:`~chargesol_notifications.exceptions.InvalidContextError`
 naming where in the context it was found. Sizes are bounded (:class:`PlainDataLimits`),
@@ -23,7 +23,6 @@ so a context cannot smuggle a gigabyte string or a million-item list into a rend
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import uuid
@@ -35,18 +34,16 @@ from typing import Any
 from django.db import models
 from django.utils.functional import Promise
 
-from .conf import SETTING_NAME, get_setting
-from .exceptions import ConfigurationError, InvalidContextError
+from .exceptions import InvalidContextError
 
 __all__ = [
     "LIMITS",
+    "Converter",
     "PlainList",
     "PlainMapping",
     "is_sensitive_name",
     "model_to_plain",
     "plain_context",
-    "recipient_context",
-    "recipient_context_attributes",
     "to_plain",
     "with_values",
 ]
@@ -92,10 +89,6 @@ SENSITIVE_PARTS = frozenset(
     }
 )
 SENSITIVE_FRAGMENTS = ("password", "secret", "token", "apikey", "passphrase")
-#: User attributes that grant rights or reach other rows: never in ``recipient``.
-PERMISSION_ATTRIBUTES = frozenset(
-    {"is_staff", "is_superuser", "groups", "user_permissions", "last_login", "is_active"}
-)
 
 _NAME_PARTS = re.compile(r"[^a-z0-9]+")
 
@@ -154,8 +147,12 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-class _Converter:
-    """One conversion: counts items across the whole context and knows where it is."""
+class Converter:
+    """One conversion: counts items across the whole context and knows where it is.
+
+    ``convert(value, path, depth)`` returns the plain value or raises
+    :class:`~chargesol_notifications.exceptions.InvalidContextError` naming ``path``.
+    """
 
     def __init__(self, limits: PlainDataLimits) -> None:
         self.limits = limits
@@ -289,7 +286,7 @@ def _plain_datetime(value: dt.date | dt.time) -> dt.date | dt.time:
 
 def to_plain(value: Any, *, path: str = "", limits: PlainDataLimits = LIMITS) -> Any:
     """Convert one value to plain data, or raise :class:`InvalidContextError`."""
-    return _Converter(limits).convert(value, path, 0)
+    return Converter(limits).convert(value, path, 0)
 
 
 def plain_context(context: Mapping[str, Any], *, limits: PlainDataLimits = LIMITS) -> PlainMapping:
@@ -298,7 +295,7 @@ def plain_context(context: Mapping[str, Any], *, limits: PlainDataLimits = LIMIT
         return context
     if not isinstance(context, Mapping):
         raise InvalidContextError("context must be a mapping (a dict of names to values).")
-    converter = _Converter(limits)
+    converter = Converter(limits)
     converter.count(len(context), "")
     data: dict[str, Any] = {}
     for key, value in context.items():
@@ -380,102 +377,3 @@ def _field_value(value: Any) -> Any:
     ):
         return value
     return _LEFT_OUT
-
-
-# -- the recipient ------------------------------------------------------------------------
-
-
-def recipient_context_attributes() -> dict[str, str]:
-    """Template key -> user attribute, from ``RECIPIENT_CONTEXT`` (or its default).
-
-    The default gives first and last name, full and short name (also under Django's
-    method names ``get_full_name`` and ``get_short_name``), the email attribute and the
-    phone attribute that the default resolver reads.
-    """
-    configured = get_setting("RECIPIENT_CONTEXT")
-    if configured is None:
-        email, phone = get_setting("EMAIL_ATTRIBUTE"), get_setting("PHONE_ATTRIBUTE")
-        return {
-            "first_name": "first_name",
-            "last_name": "last_name",
-            "full_name": "get_full_name",
-            "get_full_name": "get_full_name",
-            "short_name": "get_short_name",
-            "get_short_name": "get_short_name",
-            "email": email,
-            phone: phone,
-        }
-    if isinstance(configured, Mapping):
-        return {str(key): str(attribute) for key, attribute in configured.items()}
-    return {str(attribute): str(attribute) for attribute in configured}
-
-
-def refused_attribute(attribute: str) -> str | None:
-    """Why ``RECIPIENT_CONTEXT`` may not name ``attribute``, or None when it may."""
-    if attribute.startswith("_"):
-        return "names starting with an underscore are private"
-    if attribute in PERMISSION_ATTRIBUTES:
-        return "it grants rights or reaches other rows"
-    if is_sensitive_name(attribute):
-        return "it looks like a secret"
-    return None
-
-
-def recipient_context(user: Any) -> PlainMapping:
-    """The ``recipient`` a template sees: the allow-listed attributes of ``user``.
-
-    A method (``get_full_name``) is called without arguments. An attribute the user
-    does not have is left out, so a template that uses it fails like any missing
-    placeholder. Naming a sensitive attribute, or one whose value is not plain data
-    (a relation, a manager), is a configuration error.
-    """
-    converter = _Converter(LIMITS)
-    data: dict[str, Any] = {}
-    for key, attribute in _allowed_attributes():
-        value = getattr(user, attribute, _LEFT_OUT)
-        if value is _LEFT_OUT:
-            continue
-        if callable(value) and not isinstance(value, models.Manager):
-            value = value()
-        if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
-            raise ConfigurationError(
-                f"{SETTING_NAME}['RECIPIENT_CONTEXT']: the user's {attribute!r} is a "
-                f"{type(value).__qualname__}, not plain data (text, a number, a date); list "
-                "plain attributes only."
-            )
-        data[key] = converter.convert(value, f"recipient.{key}", 1)
-    return PlainMapping(data)
-
-
-def _allowed_attributes() -> tuple[tuple[str, str], ...]:
-    """(key, attribute) pairs of ``RECIPIENT_CONTEXT``, checked once per setting value.
-
-    ``notify_many()`` builds a recipient per user; the names are the same for all of
-    them, so they are checked when the setting changes, not per user.
-    """
-    global _last_attributes
-    settings_seen = (
-        get_setting("RECIPIENT_CONTEXT"),
-        get_setting("EMAIL_ATTRIBUTE"),
-        get_setting("PHONE_ATTRIBUTE"),
-    )
-    if _last_attributes is not None and _last_attributes[0] == settings_seen:
-        return _last_attributes[1]
-    pairs = tuple(recipient_context_attributes().items())
-    for key, attribute in pairs:
-        reason = refused_attribute(attribute) or refused_attribute(key)
-        if reason:
-            raise ConfigurationError(
-                f"{SETTING_NAME}['RECIPIENT_CONTEXT'] may not list {attribute!r}: {reason}."
-            )
-    _last_attributes = (copy.deepcopy(settings_seen), pairs)
-    return pairs
-
-
-_last_attributes: tuple[Any, tuple[tuple[str, str], ...]] | None = None
-
-
-def _plain_value(value: Any) -> bool:
-    return value is None or isinstance(
-        value, str | Promise | int | float | Decimal | dt.date | dt.time
-    )

@@ -20,7 +20,8 @@ everywhere:
 Compile time adds two limits: the length of the source and how deeply block tags nest
 (Django's parser recurses per level).
 
-The budget of the render in progress lives in a context variable, so renders in other
+The counting is done by the template that :mod:`~chargesol_notifications.render_metering`
+instruments. The budget of the render in progress lives in a context variable, so renders in other
 threads or tasks never share one. Django's ``{% if %}`` swallows exceptions raised while
 it evaluates a condition; a budget once exceeded therefore stays exceeded, and the render
 fails when it ends even if Django hid the exception on the way.
@@ -29,17 +30,11 @@ fails when it ends even if Django hid the exception on the way.
 from __future__ import annotations
 
 import copy
-import functools
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-from django.template import Template, defaultfilters
-from django.template.base import FilterExpression, Lexer, Node, NodeList, TokenType
-from django.template.smartif import TokenBase
 
 from .choices import TemplateChannel
 from .conf import SETTING_NAME, get_setting
@@ -51,8 +46,6 @@ __all__ = [
     "RenderBudgetExceededError",
     "RenderLimits",
     "TemplateBudgetError",
-    "check_source",
-    "meter_template",
     "render_limits",
     "rendering_under",
 ]
@@ -227,209 +220,6 @@ def rendering_under(budget: RenderBudget) -> Iterator[RenderBudget]:
         _active.reset(token)
 
 
-# -- compile time ---------------------------------------------------------------------------
-
-#: Tags that open a block closed by ``end<name>``, for the nesting count.
-_BLOCK_TAGS = frozenset(
-    {
-        "for",
-        "if",
-        "with",
-        "filter",
-        "spaceless",
-        "ifchanged",
-        "comment",
-        "localtime",
-        "timezone",
-        "autoescape",
-        "block",
-    }
-)
-
-
-def check_source(source: str, limits: RenderLimits) -> None:
-    """Refuse a source that is too long or nests block tags too deeply, before parsing."""
-    if len(source) > limits.max_source_length:
-        raise TemplateBudgetError(
-            f"The template is {len(source):,} characters long; at most "
-            f"{limits.max_source_length:,} are allowed."
-        )
-    if "\x00" in source:
-        raise TemplateBudgetError("The template contains a NUL character.")
-    depth = 0
-    for token in Lexer(source).tokenize():
-        if token.token_type != TokenType.BLOCK or not token.contents.split():
-            continue
-        name = token.contents.split()[0]
-        if name.startswith("end"):
-            depth = max(depth - 1, 0)
-        elif name in _BLOCK_TAGS:
-            depth += 1
-            if depth > limits.max_nesting:
-                raise TemplateBudgetError(
-                    f"Line {token.lineno}: block tags are nested more than "
-                    f"{limits.max_nesting} levels deep."
-                )
-
-
-def meter_template(compiled: Template, limits: RenderLimits) -> Template:
-    """Instrument a freshly compiled template so that rendering it charges the budget.
-
-    Every node list counts a step each time it is rendered or looped over, every node
-    without children reports the text it produces, and every filter is replaced by a
-    metered copy that checks its arguments and its result. Literal filter arguments
-    over their bound are refused here, at compile time.
-    """
-    _meter_nodelist(compiled.nodelist, limits, set())
-    return compiled
-
-
-class _MeteredNodeList(NodeList):
-    """A NodeList that charges one step each time it is iterated while a budget is active.
-
-    Django's renderer iterates a node list once per render of it (``NodeList.render``)
-    and once per loop iteration (``ForNode``), so iterations are what steps count.
-    """
-
-    def __iter__(self) -> Iterator[Node]:
-        budget = _active.get()
-        if budget is not None:
-            budget.step()
-        return super().__iter__()
-
-
-def _meter_nodelist(nodelist: NodeList, limits: RenderLimits, seen: set[int]) -> None:
-    if type(nodelist) is NodeList:
-        nodelist.__class__ = _MeteredNodeList
-    for node in list.__iter__(nodelist):
-        _meter_node(node, limits, seen)
-
-
-def _meter_node(node: Node, limits: RenderLimits, seen: set[int]) -> None:
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    found_nodelist = False
-    for child in _children(node):
-        if isinstance(child, NodeList):
-            found_nodelist = True
-            _meter_nodelist(child, limits, seen)
-        elif isinstance(child, Node):
-            found_nodelist = True
-            _meter_node(child, limits, seen)
-        elif isinstance(child, FilterExpression):
-            _meter_filters(child, limits)
-    if not found_nodelist:
-        node.render_annotated = _producing(node.render_annotated)  # type: ignore[method-assign]
-
-
-def _children(obj: Any) -> Iterator[Any]:
-    """What a node holds that may contain node lists, nodes or filter expressions.
-
-    Only containers, nodes and ``{% if %}`` condition objects are entered: a node also
-    refers to its origin and token, through which the whole engine would be reachable.
-    """
-    stack = list(vars(obj).values())
-    while stack:
-        item = stack.pop()
-        if isinstance(item, NodeList | Node | FilterExpression):
-            yield item
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, TokenBase):
-            stack.extend(vars(item).values())
-
-
-def _producing(render_annotated: Callable[[Any], str]) -> Callable[[Any], str]:
-    def render_and_charge(context: Any) -> str:
-        text = render_annotated(context)
-        budget = _active.get()
-        if budget is not None:
-            budget.produce(text)
-        return text
-
-    return render_and_charge
-
-
-def _meter_filters(expression: FilterExpression, limits: RenderLimits) -> None:
-    metered = []
-    for func, args in expression.filters:
-        name = getattr(func, "_filter_name", None) or getattr(func, "__name__", "?")
-        bound = _argument_bound(func, limits)
-        if bound is not None:
-            for is_variable, value in args:
-                if not is_variable:
-                    _check_argument(name, value, bound)
-        metered.append((_metered_filter(func), args))
-    expression.filters = metered
-
-
-# -- filters ---------------------------------------------------------------------------------
-
-#: Filters whose argument is a width or precision: a large one allocates.
-_WIDTH_FILTERS = frozenset(
-    {
-        defaultfilters.ljust,
-        defaultfilters.rjust,
-        defaultfilters.center,
-        defaultfilters.stringformat,
-        defaultfilters.floatformat,
-    }
-)
-#: Filters whose argument is a length; bounded so that no value is ever "huge".
-_LENGTH_FILTERS = frozenset(
-    {defaultfilters.truncatechars, defaultfilters.truncatewords, defaultfilters.wordwrap}
-)
-_NUMBERS = re.compile(r"\d+")
-
-
-def _argument_bound(func: Callable[..., Any], limits: RenderLimits) -> int | None:
-    # ``func`` is the registered filter, or the metered copy of it that wraps it.
-    registered = func.__wrapped__ if getattr(func, "_metered", False) else func  # type: ignore[attr-defined]
-    if registered in _WIDTH_FILTERS:
-        return limits.max_width
-    if registered in _LENGTH_FILTERS:
-        return limits.max_truncate
-    return None
-
-
-def _check_argument(name: str, value: Any, bound: int) -> None:
-    """Every number written in the argument (``"09999d"``, ``"-3g"``, 12) is at most ``bound``."""
-    for digits in _NUMBERS.findall(str(value)):
-        if len(digits) > len(str(bound)) or int(digits) > bound:
-            raise TemplateBudgetError(
-                f"The {name} filter's argument {str(value)[:20]!r} is over the limit of {bound:,}."
-            )
-
-
-@functools.cache
-def _metered_filter(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` with its arguments checked and its input and result charged to the budget.
-
-    ``functools.wraps`` keeps the filter's flags (``is_safe``, ``needs_autoescape``,
-    ``expects_localtime``) and, through ``__wrapped__``, the signature that Django's
-    argument-count check reads.
-    """
-    name = getattr(func, "_filter_name", None) or getattr(func, "__name__", "?")
-
-    @functools.wraps(func)
-    def metered(value: Any, *args: Any, **kwargs: Any) -> Any:
-        budget = _active.get()
-        if budget is None:
-            return func(value, *args, **kwargs)
-        bound = _argument_bound(func, budget.limits)
-        if bound is not None:
-            for argument in args:
-                try:
-                    _check_argument(name, argument, bound)
-                except TemplateBudgetError as exc:
-                    budget.fail(str(exc).rstrip("."))
-        budget.filter_value(name, value, taken_in=True)
-        result = func(value, *args, **kwargs)
-        budget.filter_value(name, result, taken_in=False)
-        return result
-
-    metered._metered = True  # type: ignore[attr-defined]
-    return metered
+def active_budget() -> RenderBudget | None:
+    """The budget of the render in progress in this thread or task, if any."""
+    return _active.get()

@@ -29,7 +29,8 @@ from .exceptions import (
 )
 from .models import Notification, NotificationTemplate
 from .outgoing import extra_at_notify
-from .plain_data import PlainMapping, plain_context, recipient_context, with_values
+from .plain_data import PlainMapping, plain_context, with_values
+from .recipient_data import recipient_context
 from .rendering import render_message
 from .signals import notification_queued
 

@@ -21,9 +21,9 @@ from chargesol_notifications.plain_data import (
     is_sensitive_name,
     model_to_plain,
     plain_context,
-    recipient_context,
     to_plain,
 )
+from chargesol_notifications.recipient_data import recipient_context
 from tests.factories import NotificationTemplateFactory, UserFactory
 from tests.testapp.models import Lead, Survey
 

@@ -9,12 +9,12 @@ from django.test import modify_settings
 from chargesol_notifications.choices import TemplateChannel
 from chargesol_notifications.exceptions import NotificationError, TemplateRenderError
 from chargesol_notifications.models import NotificationTemplate
+from chargesol_notifications.placeholders import placeholder_values_from_text
 from chargesol_notifications.rendering import (
     RenderedMessage,
     compile_source,
     compile_template,
     get_engine,
-    placeholder_values_from_text,
     render_message,
     validate_template,
 )
