@@ -33,7 +33,7 @@ def log_call(
     notes: str = "",
 ) -> CallLog:
     """Record a call made by hand. Bad arguments raise and write nothing."""
-    check_call_arguments(
+    fields = check_call(
         caller=caller,
         callee_phone=callee_phone,
         call_type=call_type,
@@ -43,11 +43,6 @@ def log_call(
         outcome=outcome,
         duration_seconds=duration_seconds,
     )
-    fields = check_call(caller, callee_phone, call_type, context_type, context_id)
-    if outcome and outcome not in CallOutcome.values:
-        raise InvalidCallError(
-            f"Unknown outcome {outcome!r}; choose from {', '.join(CallOutcome.values)}."
-        )
     return CallLog.objects.create(
         **fields, outcome=outcome or "", duration_seconds=duration_seconds, notes=str(notes or "")
     )
@@ -68,7 +63,7 @@ def place_call(
     commits (so the call-status webhook always finds the row), and its outcome and
     duration arrive through that webhook. A call the gateway refuses is noted on the log.
     """
-    check_call_arguments(
+    fields = check_call(
         caller=caller,
         callee_phone=callee_phone,
         call_type=call_type,
@@ -76,7 +71,6 @@ def place_call(
         context_id=context_id,
         notes=notes,
     )
-    fields = check_call(caller, callee_phone, call_type, context_type, context_id)
     caller_phone = resolve_address(caller, Channel.CALL)
     if not isinstance(caller_phone, str):
         raise InvalidCallError("The caller has no phone number to connect the call to.")
@@ -107,13 +101,35 @@ def place_call(
 
 
 def check_call(
+    *,
     caller: Any,
     callee_phone: str,
     call_type: str,
     context_type: str,
     context_id: uuid.UUID | str,
+    notes: str,
+    outcome: str = "",
+    duration_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """The values of a call's fields (their types are check_call_arguments()'s)."""
+    """Check the arguments of log_call() and place_call(); return the call's fields.
+
+    Types and the caller's row first (:func:`~.arguments.check_call_arguments`), then the
+    values. Raises :class:`InvalidCallError`; nothing is written.
+    """
+    check_call_arguments(
+        caller=caller,
+        callee_phone=callee_phone,
+        call_type=call_type,
+        context_type=context_type,
+        context_id=context_id,
+        notes=notes,
+        outcome=outcome,
+        duration_seconds=duration_seconds,
+    )
+    if outcome and outcome not in CallOutcome.values:
+        raise InvalidCallError(
+            f"Unknown outcome {outcome!r}; choose from {', '.join(CallOutcome.values)}."
+        )
     if not callee_phone.startswith("+"):
         raise InvalidCallError(
             f"callee_phone {callee_phone!r} is not in E.164 form (+ and country code)."
