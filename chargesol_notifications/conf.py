@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ATTEMPTS": 5,
     "RETRY_BACKOFF_SECONDS": 30,
     "RETRY_BACKOFF_MAX_SECONDS": 3600,
+    # Notifications per delivery task of notify_many() and deliver_queued (see
+    # delivery_settings.py); each CHANNELS entry may add CONCURRENCY and RATE_LIMIT.
+    "DELIVERY_BATCH_SIZE": 250,
+    # The cache (an alias of CACHES) through which workers share rate limits and pauses.
+    "RATE_LIMIT_CACHE": "default",
     # NotificationTemplate name -> Twilio Content SID, for WhatsApp business-initiated messages.
     "WHATSAPP_CONTENT_TEMPLATES": {},
 }

@@ -101,6 +101,27 @@ class TransientDeliveryError(DeliveryError):
     transient = True
 
 
+class ThrottledDeliveryError(TransientDeliveryError):
+    """The gateway refused the request because of its rate limit (HTTP 429).
+
+    Nothing was created at the gateway, so sending again is safe. Delivery pauses the
+    channel for every worker (see :mod:`chargesol_notifications.throttle`) and sends the
+    message again after the pause, without counting the refusal as a failed attempt.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        response: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, response=response)
+        #: Seconds the gateway asked to wait (a ``Retry-After`` header), when it said.
+        self.retry_after = retry_after
+
+
 class NoAddressError(PermanentDeliveryError):
     """The recipient has no address (phone, email, push token) for the channel."""
 

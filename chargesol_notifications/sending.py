@@ -292,9 +292,12 @@ def deliver_on_commit(
     if not to_deliver and not announce:
         return
 
+    channel = notifications[0].channel  # one call, one channel
+
     def on_commit() -> None:
         if announce:
             notification_queued.send(sender=Notification, notifications=announce)
-        enqueue_delivery([n.pk for n in to_deliver], extras)
+        if to_deliver:
+            enqueue_delivery([n.pk for n in to_deliver], extras, channel=channel)
 
     transaction.on_commit(on_commit, robust=True)

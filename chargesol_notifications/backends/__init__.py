@@ -31,6 +31,10 @@ else:
 
 DEFAULT_BACKEND = "chargesol_notifications.backends.console.ConsoleBackend"
 
+#: The keys of one ``CHANNELS`` entry: the backend and its options, and how delivery
+#: paces the channel (see :mod:`chargesol_notifications.delivery_settings`).
+CHANNEL_KEYS = frozenset({"BACKEND", "OPTIONS", "CONCURRENCY", "RATE_LIMIT"})
+
 
 def channel_setting_name(channel: str, *keys: str) -> str:
     """How the docs and error messages spell a key of one channel's configuration."""
@@ -63,11 +67,11 @@ def backend_config(channel: str, config: Any = None) -> dict[str, Any]:
     config = config or {"BACKEND": DEFAULT_BACKEND}
     if not isinstance(config, dict) or "BACKEND" not in config:
         raise ConfigurationError(f"{channel_setting_name(channel)} needs a 'BACKEND' key.")
-    unknown = set(config) - {"BACKEND", "OPTIONS"}
+    unknown = set(config) - CHANNEL_KEYS
     if unknown:
         raise ConfigurationError(
             f"{channel_setting_name(channel)} has unknown keys {sorted(unknown)}; "
-            "only 'BACKEND' and 'OPTIONS' are read."
+            f"only {', '.join(repr(key) for key in sorted(CHANNEL_KEYS))} are read."
         )
     return config
 

@@ -195,6 +195,11 @@ class BaseChannelBackend:
     #: ``content_variables`` (computed at ``notify()``, or read back from the body on a
     #: retry) to send instead of the body. Other backends always send the body.
     supports_content_templates: ClassVar[bool] = False
+    #: Messages one worker process sends at once on this backend's channel when the
+    #: channel sets no ``CONCURRENCY``: each comes from its own thread, with a backend
+    #: instance of that thread's own. 1 sends from the delivering thread, one at a time;
+    #: a backend whose gateway is far away (an HTTP API) gains from more.
+    default_concurrency: ClassVar[int] = 1
     #: Whether :meth:`find_sent` can ask the gateway for a message an earlier attempt may
     #: have left there. :meth:`send` then looks before it sends a message that carries an
     #: ``uncertain_attempt``, so a timeout after the gateway accepted is not a duplicate.

@@ -23,6 +23,7 @@ from ..exceptions import (
     ConfigurationError,
     DeliveryError,
     PermanentDeliveryError,
+    ThrottledDeliveryError,
     TransientDeliveryError,
 )
 from . import channel_setting_name
@@ -53,6 +54,8 @@ class EmailBackend(BaseChannelBackend):
 
     channels = frozenset({Channel.EMAIL})
     option_names = frozenset({"FROM_EMAIL", "EMAIL_BACKEND", "MAILER", "REPLY_TO"})
+    # Each sending thread has its own instance, so its own mail connection.
+    default_concurrency = 4
 
     def configure(self, **options: Any) -> None:
         self.from_email: str | None = options.get("FROM_EMAIL")
@@ -144,6 +147,8 @@ def classify_anymail_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, ANYMAIL_REFUSED):
         return PermanentDeliveryError(str(exc), code="recipients_refused")
     status_code = getattr(exc, "status_code", None)
+    if status_code == 429:
+        return ThrottledDeliveryError(str(exc), code="esp_429")
     if status_code is None or status_code == 429 or status_code >= 500:
         return TransientDeliveryError(str(exc), code=f"esp_{status_code or 'error'}")
     return PermanentDeliveryError(str(exc), code=f"esp_{status_code}")

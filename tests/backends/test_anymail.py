@@ -84,7 +84,7 @@ def test_a_refused_recipient_is_final(esp, send):
 
 @pytest.mark.parametrize(
     ("status_code", "status", "code"),
-    [(503, "queued", "esp_503"), (429, "queued", "esp_429"), (422, "failed", "esp_422")],
+    [(503, "queued", "esp_503"), (422, "failed", "esp_422")],
 )
 def test_api_errors_are_retried_by_http_status(esp, send, status_code, status, code):
     response = esp_response(status_code, "No")
@@ -93,6 +93,13 @@ def test_api_errors_are_retried_by_http_status(esp, send, status_code, status, c
     receipt = n.receipts.get()
     assert (n.status, receipt.error_code) == (status, code)
     assert "The ESP said no" in receipt.error_message
+
+
+def test_a_429_is_sent_again_after_a_pause_without_using_an_attempt(esp, send):
+    response = esp_response(429, "Slow down")
+    esp.append(AnymailAPIError("Sending failed", status_code=429, response=response))
+    n = send_email(send)
+    assert (n.status, list(n.receipts.values_list("status", flat=True))) == ("sent", ["sent"])
 
 
 def test_an_api_error_without_an_http_status_is_retried(esp, send):

@@ -7,12 +7,13 @@ Every request is checked by the stand-in against Twilio's OpenAPI description; t
 from __future__ import annotations
 
 import json
+import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
-from chargesol_notifications import notify
+from chargesol_notifications import notify, throttle
 from chargesol_notifications.backends import get_backend
 from chargesol_notifications.checks import check_channels
 
@@ -183,7 +184,6 @@ def test_permanent_twilio_errors_fail_with_the_code(standin, send, customer, cod
 
 
 TRANSIENT = {
-    "429 too many requests": dict(code=20429, status=429),
     "500 internal error": dict(status=500),
     "503 unavailable": dict(status=503),
 }
@@ -202,6 +202,19 @@ def test_transient_twilio_errors_are_retried_then_sent(standin, send, customer, 
     assert n.status == "sent"
     assert len(standin.requests) == 2
     assert len(standin.messages) == 1
+
+
+def test_a_429_pauses_the_channel_and_sends_again_without_using_an_attempt(standin, send, customer):
+    standin.fail_next(code=20429, status=429)
+    started = time.monotonic()
+    n = send(customer, "sms", body="x")
+    waited = time.monotonic() - started
+    assert n.status == "sent"
+    # No failed receipt: Twilio created nothing, and the refusal is not an attempt.
+    assert list(n.receipts.values_list("status", "error_code")) == [("sent", None)]
+    assert len(standin.requests) == 2
+    assert len(standin.messages) == 1
+    assert waited >= throttle.FIRST_PAUSE
 
 
 @pytest.mark.parametrize("failure", list(TRANSIENT.values()), ids=list(TRANSIENT))

@@ -11,7 +11,12 @@ from __future__ import annotations
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 
-from ...exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from ...exceptions import (
+    DeliveryError,
+    PermanentDeliveryError,
+    ThrottledDeliveryError,
+    TransientDeliveryError,
+)
 from ...twilio_codes import EXPLAIN_ALWAYS, PERMANENT_SEND_CODES, TRANSIENT_SEND_CODES, explain
 
 
@@ -32,6 +37,13 @@ def _from_twilio(exc: TwilioRestException | TwilioServiceException) -> DeliveryE
     status = int(exc.status or 0)
     code = int(exc.code) if exc.code else None
     text = (exc.detail or exc.title) if isinstance(exc, TwilioServiceException) else exc.msg
+    if status == 429:
+        # Twilio's rate limit (error 20429, "Too Many Requests"): nothing was created.
+        return ThrottledDeliveryError(
+            text or "Twilio answered HTTP 429 (too many requests)",
+            code=str(code or "http_429"),
+            response=exc,
+        )
     if code in PERMANENT_SEND_CODES:
         error_class: type[DeliveryError] = PermanentDeliveryError
         if code in EXPLAIN_ALWAYS or not text:

@@ -34,6 +34,9 @@ class MessagesBackend(TwilioClientMixin, BaseChannelBackend):
     """
 
     max_body_length = MAX_BODY_LENGTH
+    # Twilio answers a create in a few hundred milliseconds; sending one at a time would
+    # leave a worker waiting most of the time.
+    default_concurrency = 8
     reports_delivery = True
     finds_lost_sends = True
     status_callback_url_name = "chargesol_notifications:twilio-message-status"

@@ -32,6 +32,7 @@ class CallBackend(TwilioClientMixin, BaseChannelBackend):
     """
 
     channels = frozenset({Channel.CALL})
+    default_concurrency = 8
     option_names = TwilioClientMixin.twilio_option_names | {
         "VOICE",
         "LANGUAGE",

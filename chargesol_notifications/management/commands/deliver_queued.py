@@ -1,13 +1,14 @@
 """Deliver queued notifications whose task was lost or whose retry is due.
 
-Safe to run from cron on several hosts at once: each delivery locks its notification row
-(``SELECT ... FOR UPDATE SKIP LOCKED``) and re-checks it is still queued and due, so no
-notification is sent twice.
+Safe to run from cron on several hosts at once: delivery claims its rows in waves
+(``SELECT ... FOR UPDATE SKIP LOCKED``) and re-checks each is still queued and due, so no
+notification is sent twice (see docs/guarantees.rst for the window a crash leaves).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,8 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from ...choices import NotificationStatus
-from ...delivery import TRANSIENT_FAILURES, deliver, enqueue_delivery
+from ...delivery import TRANSIENT_FAILURES, deliver_batch, enqueue_delivery
+from ...delivery_settings import batch_size
 from ...models import Notification
 from ...retry import is_due
 
@@ -54,26 +56,34 @@ class Command(BaseCommand):
                 last_failure_at=Max("receipts__received_at", filter=TRANSIENT_FAILURES),
             )
             .order_by("created_at")
-            .values_list("pk", "failures", "last_failure_at")
+            .values_list("pk", "channel", "failures", "last_failure_at")
         )
-        due = []
-        for pk, failures, last_failure_at in candidates.iterator(chunk_size=2000):
+        due: dict[str, list[uuid.UUID]] = {}
+        found = 0
+        for pk, channel, failures, last_failure_at in candidates.iterator(chunk_size=2000):
             if is_due(failures, last_failure_at, now):
-                due.append(pk)
-                if len(due) >= limit:
+                due.setdefault(channel, []).append(pk)
+                found += 1
+                if found >= limit:
                     break
         if enqueue:
-            enqueue_delivery(due)
-            self.stdout.write(f"Enqueued {len(due)} notification(s).")
+            for channel, ids in due.items():
+                enqueue_delivery(ids, channel=channel)
+            self.stdout.write(f"Enqueued {found} notification(s).")
             return
         results: dict[str, int] = {}
-        for pk in due:
-            try:
-                result = deliver(pk).result
-            except Exception:
-                # One bad row must not stop the run: log it and go on with the rest.
-                logger.exception("deliver_queued: notification %s raised", pk)
-                result = "error"
-            results[result] = results.get(result, 0) + 1
+        size = batch_size()
+        for channel, ids in due.items():
+            for start in range(0, len(ids), size):
+                batch = ids[start : start + size]
+                try:
+                    outcomes = deliver_batch(batch, channel=channel).values()
+                except Exception:
+                    # One bad batch must not stop the run: log it and go on with the rest.
+                    logger.exception("deliver_queued: a batch of %s %s raised", len(batch), channel)
+                    results["error"] = results.get("error", 0) + len(batch)
+                    continue
+                for outcome in outcomes:
+                    results[outcome.result] = results.get(outcome.result, 0) + 1
         summary = ", ".join(f"{count} {result}" for result, count in sorted(results.items()))
-        self.stdout.write(f"Delivered {len(due)} due notification(s): {summary or 'none'}.")
+        self.stdout.write(f"Delivered {found} due notification(s): {summary or 'none'}.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import threading
 from collections.abc import Mapping
@@ -66,7 +67,8 @@ class Reply:
 class TwilioApi:
     """Twilio's 2010-04-01 Messages and Calls endpoints, in memory and thread-safe.
 
-    Creates and fetches of both, and the Messages list (see :mod:`.listing`).
+    Creates and fetches of both, and the Messages list (see :mod:`.listing`). Every answer
+    comes :attr:`latency` seconds late, on top of any delay a queued fault asks for.
     """
 
     def __init__(
@@ -75,17 +77,35 @@ class TwilioApi:
         auth_token: str,
         *,
         api_keys: Mapping[str, str] | None = None,
+        latency: float = 0.0,
     ) -> None:
         if not ACCOUNT_SID_PATTERN.match(account_sid):
             raise ValueError(f"{account_sid!r} is not an account SID (AC + 32 hex digits)")
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
+        self.latency = latency
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._resources: list[RecordedResource] = []
         self._violations: list[SpecViolation] = []
         self._faults: list[Fault] = []
+
+    @property
+    def latency(self) -> float:
+        """Seconds every answer waits, as if Twilio were that far away (0: none).
+
+        Read once per request, so setting it while the stand-in runs applies to the
+        requests that arrive afterwards.
+        """
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"latency is a number of seconds >= 0, not {seconds!r}")
+        self._latency = seconds
 
     # -- what tests read ------------------------------------------------------------------
 
@@ -161,11 +181,13 @@ class TwilioApi:
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one request as Twilio would, recording it (and any violation)."""
+        latency = self._latency
         parts = urlsplit(target)
         request = RecordedRequest(method, parts.path, parts.query, dict(headers), {})
         with self._lock:
             self._requests.append(request)
         reply = self._route(request, headers, body)
+        reply.delay += latency
         request.status = reply.status
         if reply.headers.get("Content-Type", "").startswith("application/json"):
             request.response = json.loads(reply.body)

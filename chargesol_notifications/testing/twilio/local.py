@@ -12,9 +12,11 @@ It runs without Django and without pytest: only the stand-in and the ``twilio`` 
 from __future__ import annotations
 
 import argparse
+import math
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -78,7 +80,8 @@ class CallbackPlayer:
     """Plays Twilio's callbacks for each created message or call, in order, in one thread.
 
     Each callback goes to ``app_url`` (path and query kept), ``pause`` seconds after the
-    previous step, so the app has recorded the send before its first callback arrives.
+    previous step, so the app has recorded the send before its first callback arrives. The
+    first step is the answer to the create, which the stand-in's latency delays.
     """
 
     def __init__(self, standin: TwilioStandin, app_url: str, pause: float, write: Write) -> None:
@@ -86,7 +89,7 @@ class CallbackPlayer:
         self.app_url = app_url.rstrip("/")
         self.pause = pause
         self.write = write
-        self._queue: queue.Queue[RecordedResource | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[RecordedResource, float] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="twilio-callbacks", daemon=True)
 
@@ -99,10 +102,14 @@ class CallbackPlayer:
         self._thread.join(timeout=5)
 
     def submit(self, resource: RecordedResource) -> None:
-        self._queue.put(resource)
+        """Queue ``resource``'s callbacks; called before the stand-in answers its create."""
+        self._queue.put((resource, time.monotonic() + self.standin.latency))
 
     def _run(self) -> None:
-        while (resource := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            resource, answered_at = item
+            if self._stopping.wait(max(answered_at - time.monotonic(), 0)):
+                return
             try:
                 self.play(resource)
             except Exception as exc:  # one bad callback must not end the player
@@ -193,12 +200,31 @@ def parser() -> argparse.ArgumentParser:
         help=f"seconds before each status callback (default {DEFAULT_PAUSE})",
     )
     parser.add_argument(
+        "--latency",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds every API answer waits, as if Twilio were far away (default 0); "
+        "requests are served concurrently",
+    )
+    parser.add_argument(
         "--no-callbacks",
         action="store_false",
         dest="callbacks",
         help="only answer the API; send no status callbacks",
     )
     return parser
+
+
+def seconds(value: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, not {value!r}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def write(line: str) -> None:
         print(line, flush=True)
 
-    standin = LocalStandin(write, port=arguments.port)
+    standin = LocalStandin(write, port=arguments.port, latency=arguments.latency)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -223,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             standin.player = CallbackPlayer(standin, app_url, arguments.pause, write)
             standin.player.start()
         write(f"Twilio stand-in listening on {standin.url} (Ctrl-C stops it).")
+        if standin.latency:
+            write(f"Every answer comes {standin.latency:g} s late.")
         if arguments.callbacks:
             write(f"Status callbacks go to {app_url}.")
         write("\nSettings for the project (merge into settings.py):\n")

@@ -2,8 +2,9 @@
 
 Plain ``http.server``: one thread per request, a free port chosen by the OS (or the one
 asked for), every answer closes its connection (no idle keep-alive threads outlive a
-test). Slow answers sleep on an event that :meth:`LoopbackServer.stop` sets, so stopping
-never waits out a delay.
+test). Slow answers (a fault's delay, the stand-in's latency) sleep in their own request's
+thread, so many of them overlap, on an event that :meth:`LoopbackServer.stop` sets, so
+stopping never waits out a delay.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ logger = logging.getLogger("chargesol_notifications.testing.twilio")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of concurrent connections overflows it,
+    # and the kernel drops their SYNs, which clients resend only after a second (or reset).
+    request_queue_size = 1024
     api: TwilioApi
     stopping: threading.Event
 

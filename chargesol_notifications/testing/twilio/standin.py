@@ -44,6 +44,8 @@ class TwilioStandin(TwilioApi):
     :param default_from: the sender a Messaging Service "picks" in status callbacks.
     :param host: the address to listen on (loopback).
     :param port: the port to listen on; 0 (the default) lets the OS pick a free one.
+    :param latency: seconds every answer waits (the :attr:`latency` attribute, which can
+        change while the stand-in runs); requests are served concurrently, each one late.
     """
 
     def __init__(
@@ -55,8 +57,9 @@ class TwilioStandin(TwilioApi):
         default_from: str = DEFAULT_FROM,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
-        super().__init__(account_sid, auth_token, api_keys=api_keys)
+        super().__init__(account_sid, auth_token, api_keys=api_keys, latency=latency)
         self.default_from = default_from
         self._server = LoopbackServer(self, host, port)
 

@@ -1,0 +1,99 @@
+"""Sending one wave of messages at once, paced: a thread per message in flight.
+
+The delivering thread takes each message's turn from :mod:`.throttle` (so the cache is
+only ever used from that thread), hands the send to a pool thread, and collects the
+answers in order. Each pool thread sends through a backend instance of its own (the
+backends handler is per thread), and no pool thread touches the database: backends
+talk to their gateway and nothing else.
+
+A message the gateway refuses with HTTP 429 (:class:`~.exceptions.ThrottledDeliveryError`)
+pauses the channel for every worker and is sent again after the pause, up to
+:data:`MAX_THROTTLED_ROUNDS` times; only then does the refusal count as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from . import throttle
+from .backends import get_backend
+from .backends.base import OutgoingMessage, SendAttempt, as_delivery_error
+from .delivery_settings import ChannelPacing
+from .exceptions import ThrottledDeliveryError
+
+#: How many times a wave sends a throttled message again (each after a pause) before
+#: the 429 stands as a transient failure of that attempt. With pauses doubling from 1 s,
+#: five rounds wait about 31 s in all.
+MAX_THROTTLED_ROUNDS = 5
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def executor(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` sending threads (kept: threads cost to start)."""
+    with _executors_lock:
+        pool = _executors.get(workers)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chargesol-send")
+            _executors[workers] = pool
+        return pool
+
+
+def send_one(channel: str, message: OutgoingMessage) -> SendAttempt:
+    """Send ``message`` through this thread's backend of ``channel``; never raises."""
+    try:
+        return get_backend(channel).send(message)
+    except Exception as exc:  # a backend that cannot even be built in this thread
+        during = f"sending notification {message.notification_id}"
+        return SendAttempt(message=message, error=as_delivery_error(exc, during=during))
+
+
+def send_wave(
+    channel: str, messages: list[OutgoingMessage], pacing: ChannelPacing
+) -> list[SendAttempt]:
+    """Send every message of ``channel``; return what each came to, in order."""
+    results: list[SendAttempt | None] = [None] * len(messages)
+    pending = list(range(len(messages)))
+    for round_number in range(MAX_THROTTLED_ROUNDS + 1):
+        attempts = send_paced(channel, [messages[i] for i in pending], pacing)
+        throttled: list[int] = []
+        retry_after: float | None = None
+        for index, attempt in zip(pending, attempts, strict=True):
+            results[index] = attempt
+            if isinstance(attempt.error, ThrottledDeliveryError):
+                throttled.append(index)
+                if attempt.error.retry_after is not None:
+                    retry_after = max(retry_after or 0.0, attempt.error.retry_after)
+        if len(throttled) < len(pending):
+            throttle.resume(channel)
+        if not throttled or round_number == MAX_THROTTLED_ROUNDS:
+            break
+        throttle.pause(channel, retry_after)
+        pending = throttled
+    return [attempt for attempt in results if attempt is not None]
+
+
+def send_paced(
+    channel: str, messages: list[OutgoingMessage], pacing: ChannelPacing
+) -> list[SendAttempt]:
+    """One round: each message waits its turn (rate limit, pause), then goes out."""
+    if not messages:
+        return []
+    if pacing.rate_limit is None:
+        throttle.wait_for_slot(channel, None)  # only waits out a pause, once per round
+    if pacing.concurrency == 1 or len(messages) == 1:
+        attempts = []
+        for message in messages:
+            if pacing.rate_limit is not None:
+                throttle.wait_for_slot(channel, pacing.rate_limit)
+            attempts.append(send_one(channel, message))
+        return attempts
+    pool = executor(pacing.concurrency)
+    futures: list[Future[SendAttempt]] = []
+    for message in messages:
+        if pacing.rate_limit is not None:
+            throttle.wait_for_slot(channel, pacing.rate_limit)
+        futures.append(pool.submit(send_one, channel, message))
+    return [future.result() for future in futures]

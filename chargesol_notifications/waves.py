@@ -1,0 +1,300 @@
+"""Delivering queued notifications in waves: claim, send at once, record together.
+
+A *wave* is at most ``CONCURRENCY`` notifications of one channel (see
+:mod:`.delivery_settings`). In one transaction, delivery
+
+1. claims the wave's rows that are still ``queued`` with ``SELECT ... FOR UPDATE SKIP
+   LOCKED``: a row another worker holds is skipped, not waited for, so several workers,
+   retries and ``deliver_queued`` runs on several hosts never send the same row twice;
+2. reads their earlier transient failures (one query), leaves the ones whose retry is
+   not due yet, and builds each message (address, length, callback URL) in this thread;
+3. sends them at once from a thread pool, paced by the channel's rate limit and any
+   pause after a 429 (:mod:`.send_pool`);
+4. writes every receipt in one INSERT and moves the statuses in one UPDATE per new
+   status (:mod:`.wave_recording`), then commits, which releases the rows.
+
+The rows stay locked from the claim to the commit, so a status webhook about one of
+them waits for the wave to be recorded. A process killed between the sends and the
+commit leaves its wave ``queued`` with nothing recorded: the next delivery (a retry,
+``deliver_queued``) sends those messages again. That is the crash window: at most one
+wave, ``CONCURRENCY`` messages, per killed process (docs/guarantees.rst).
+
+SQLite has no row locks (Django ignores ``select_for_update()`` there): with SQLite,
+run a single delivering process.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from .attempts import AttemptHistory, attempt_histories, uncertain_attempt
+from .backends import get_backend
+from .backends.base import BaseChannelBackend, OutgoingMessage, SendAttempt, as_delivery_error
+from .choices import NotificationStatus, ReceiptStatus
+from .delivery_settings import ChannelPacing, channel_pacing
+from .exceptions import DeliveryError, TransientDeliveryError
+from .models import Notification
+from .outgoing import build_message
+from .retry import is_due, max_attempts, retry_delay
+from .send_pool import send_wave
+from .signals import notification_failed, notification_sent
+from .wave_recording import ReceiptToWrite, record_wave
+
+logger = logging.getLogger("chargesol_notifications.delivery")
+
+Extras = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What delivery did with one notification: ``sent``, ``failed``, ``retry``,
+    ``skipped`` (not queued any more, or another worker holds it) or ``not_due``."""
+
+    result: str
+    retry_at: datetime | None = None
+
+
+@dataclass
+class WaveResult:
+    """What one wave did, notification by notification."""
+
+    outcomes: dict[uuid.UUID, DeliveryOutcome] = field(default_factory=dict)
+
+    def retries(self) -> tuple[list[uuid.UUID], datetime | None]:
+        """The notifications to try again, and when the last of them is due."""
+        ids = [pk for pk, outcome in self.outcomes.items() if outcome.retry_at is not None]
+        due = max((o.retry_at for o in self.outcomes.values() if o.retry_at), default=None)
+        return ids, due
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed notification, ready to send (``message``) or already settled (``error``)."""
+
+    notification: Notification
+    attempt_number: int
+    backend: BaseChannelBackend | None
+    message: OutgoingMessage | None = None
+    error: DeliveryError | None = None
+
+
+def deliver_waves(
+    notification_ids: Sequence[uuid.UUID | str],
+    extras: Extras | None = None,
+    *,
+    channel: str | None = None,
+) -> dict[uuid.UUID, DeliveryOutcome]:
+    """Deliver ``notification_ids`` wave after wave; the outcome of each.
+
+    ``channel`` (when all are of one channel, as a batch of ``notify_many()`` is) sizes
+    the waves to its ``CONCURRENCY``; without it, the waves are of one notification.
+    """
+    ids = list(dict.fromkeys(uuid.UUID(str(pk)) for pk in notification_ids))
+    size = wave_size(channel)
+    outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
+    for start in range(0, len(ids), size):
+        outcomes.update(deliver_wave(ids[start : start + size], extras or {}).outcomes)
+    return outcomes
+
+
+def wave_size(channel: str | None) -> int:
+    if channel is None:
+        return 1
+    try:
+        return channel_pacing(channel).concurrency
+    except ImproperlyConfigured as exc:
+        # Delivery reports the broken setting on each notification (a transient
+        # improperly_configured receipt); here it only means waves of one.
+        logger.error("Delivering %s one at a time: %s", channel, exc)
+        return 1
+
+
+def deliver_wave(ids: Sequence[uuid.UUID], extras: Extras) -> WaveResult:
+    """Claim, send and record one wave (see the module's docstring)."""
+    result = WaveResult()
+    with transaction.atomic(using=router.db_for_write(Notification)):
+        claimed = claim(ids)
+        claimed_ids = {n.pk for n in claimed}
+        for pk in ids:
+            if pk not in claimed_ids:
+                result.outcomes[pk] = DeliveryOutcome("skipped")
+        if not claimed:
+            return result
+        histories = attempt_histories(claimed_ids)
+        now = timezone.now()
+        prepared: list[Prepared] = []
+        for notification in claimed:
+            history = histories.get(notification.pk, AttemptHistory())
+            if not is_due(history.count, history.last_failure_at, now):
+                result.outcomes[notification.pk] = DeliveryOutcome("not_due")
+                continue
+            extra = extras.get(str(notification.pk)) or {}
+            prepared.append(prepare(notification, history, extra))
+        settled = send_prepared(prepared)
+        to_write: list[ReceiptToWrite] = []
+        decisions = [decide(item, attempt) for item, attempt in settled]
+        for decision in decisions:
+            to_write.append(decision.receipt)
+            result.outcomes[decision.item.notification.pk] = decision.outcome
+        receipts = record_wave(to_write)
+        for decision, receipt in zip(decisions, receipts, strict=True):
+            decision.announce(receipt)
+    return result
+
+
+def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
+    """Lock the rows of ``ids`` still ``queued`` that no other worker holds; load them
+    with their recipient and template, in the order of ``ids``."""
+    alias = router.db_for_write(Notification)
+    queued = Notification.objects.using(alias).filter(pk__in=ids, status=NotificationStatus.QUEUED)
+    if connections[alias].features.has_select_for_update_of:
+        # PostgreSQL: lock only the notification rows, load the rest in the same query.
+        rows = list(
+            queued.select_related("recipient", "template").select_for_update(
+                skip_locked=True, of=("self",)
+            )
+        )
+    else:
+        # MariaDB locks every joined row: a user row locked by another wave would make
+        # this one skip its own notification. Lock alone, then load.
+        locked = list(queued.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        rows = list(
+            Notification.objects.using(alias)
+            .select_related("recipient", "template")
+            .filter(pk__in=locked)
+        )
+    order = {pk: index for index, pk in enumerate(ids)}
+    return sorted(rows, key=lambda n: order[n.pk])
+
+
+def prepare(
+    notification: Notification, history: AttemptHistory, extra: Mapping[str, Any]
+) -> Prepared:
+    """Build ``notification``'s message in this thread (the resolver may query)."""
+    number = history.count + 1
+    backend: BaseChannelBackend | None = None
+    try:
+        backend = get_backend(notification.channel)
+        message = build_message(
+            notification,
+            backend,
+            extra,
+            uncertain_attempt=uncertain_attempt(notification, history),
+        )
+    except ImproperlyConfigured as exc:
+        # A broken channel setting is fixed by a deploy, not by the message: keep the
+        # notification for a retry (bounded like any transient failure), and let the
+        # other channels go on.
+        logger.error("Cannot deliver notification %s: %s", notification.pk, exc)
+        error = TransientDeliveryError(str(exc), code="improperly_configured")
+        return Prepared(notification, number, backend, error=error)
+    except Exception as exc:
+        # No address, a bad number, a body too long: the codes staff read. A resolver
+        # that crashed goes by the backends' policy for unexpected errors.
+        during = f"building the message of notification {notification.pk}"
+        return Prepared(notification, number, backend, error=as_delivery_error(exc, during=during))
+    return Prepared(notification, number, backend, message=message)
+
+
+def send_prepared(prepared: Sequence[Prepared]) -> list[tuple[Prepared, SendAttempt]]:
+    """Send every prepared message, channel by channel; pair each item with its attempt."""
+    attempts: dict[int, SendAttempt] = {}
+    by_channel: dict[str, list[int]] = {}
+    for index, item in enumerate(prepared):
+        if item.message is None:
+            attempts[index] = SendAttempt(message=None, error=item.error)
+        else:
+            by_channel.setdefault(item.notification.channel, []).append(index)
+    for channel, indexes in by_channel.items():
+        messages = [prepared[i].message for i in indexes]
+        sent = send_wave(channel, [m for m in messages if m is not None], pacing_of(channel))
+        attempts.update(zip(indexes, sent, strict=True))
+    return [(item, attempts[index]) for index, item in enumerate(prepared)]
+
+
+def pacing_of(channel: str) -> ChannelPacing:
+    try:
+        return channel_pacing(channel)
+    except ImproperlyConfigured:
+        return ChannelPacing(concurrency=1, rate_limit=None)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an attempt means for its notification: the receipt, the outcome, the signal."""
+
+    item: Prepared
+    attempt: SendAttempt
+    receipt: ReceiptToWrite
+    outcome: DeliveryOutcome
+
+    def announce(self, receipt: Any) -> None:
+        """Send ``notification_sent`` or ``notification_failed`` (none for a retry)."""
+        sender = signal_sender(self.item.backend)
+        notification = self.item.notification
+        if self.outcome.result == "sent":
+            notification_sent.send(
+                sender=sender,
+                notification=notification,
+                receipt=receipt,
+                message=self.attempt.message,
+            )
+        elif self.outcome.result == "failed":
+            logger.info("Notification %s failed: %s", notification.pk, self.attempt.error)
+            notification_failed.send(
+                sender=sender, notification=notification, receipt=receipt, error=self.attempt.error
+            )
+
+
+def decide(item: Prepared, attempt: SendAttempt) -> Decision:
+    """Sent, retried later or failed: the retry policy, applied to one attempt."""
+    notification = item.notification
+    if attempt.error is None:
+        receipt = ReceiptToWrite(
+            notification, ReceiptStatus.SENT, gateway_message_id=attempt.gateway_message_id
+        )
+        return Decision(item, attempt, receipt, DeliveryOutcome("sent"))
+    error = attempt.error
+    number, limit = item.attempt_number, max_attempts()
+    if error.transient and number < limit:
+        delay = retry_delay(number)
+        logger.warning(
+            "Notification %s: attempt %s of %s failed (%s); retrying",
+            notification.pk,
+            number,
+            limit,
+            error,
+        )
+        receipt = ReceiptToWrite(
+            notification,
+            ReceiptStatus.FAILED,
+            error_code=error.code,
+            error_message=(
+                f"Attempt {number} of {limit} failed; retrying in about {delay:.0f} s. "
+                f"{error.message}"
+            ),
+            moves_status=False,
+        )
+        retry_at = timezone.now() + timedelta(seconds=delay)
+        return Decision(item, attempt, receipt, DeliveryOutcome("retry", retry_at=retry_at))
+    message = error.message
+    if error.transient:
+        message = f"Gave up after {number} attempts. {message}"
+    receipt = ReceiptToWrite(
+        notification, ReceiptStatus.FAILED, error_code=error.code, error_message=message
+    )
+    return Decision(item, attempt, receipt, DeliveryOutcome("failed"))
+
+
+def signal_sender(backend: BaseChannelBackend | None) -> type:
+    """Signals name the backend class; Notification when no backend could be built."""
+    return type(backend) if backend is not None else Notification
