@@ -8,6 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
@@ -15,6 +18,7 @@ from django.utils.module_loading import import_string
 from .backends import channel_setting_name, load_backend
 from .choices import Channel
 from .conf import SETTING_NAME, get_setting, unknown_keys
+from .delivery_settings import checked_batch_size, checked_concurrency, checked_rate_limit
 from .tasks_compat import InvalidTaskBackendError, task_backends
 
 TAG = "chargesol_notifications"
@@ -41,6 +45,7 @@ def check_settings(
     messages += _check_task_backend()
     messages += _check_recipient_context()
     messages += _check_render_limits()
+    messages += _check_pacing()
     return messages
 
 
@@ -63,6 +68,7 @@ def check_channels(
     messages += _check_unconfigured_channels(channels)
     messages += _check_webhooks(backends)
     messages += _check_content_templates(backends)
+    messages += _check_channel_pacing(channels, backends)
     return messages
 
 
@@ -300,3 +306,65 @@ def _check_render_limits() -> list[checks.CheckMessage]:
     except (ImproperlyConfigured, TypeError, AttributeError) as exc:
         return [checks.Error(str(exc), id=f"{TAG}.E010")]
     return []
+
+
+def _check_pacing() -> list[checks.CheckMessage]:
+    """DELIVERY_BATCH_SIZE is a sensible number; RATE_LIMIT_CACHE names a cache."""
+    messages: list[checks.CheckMessage] = []
+    try:
+        checked_batch_size(get_setting("DELIVERY_BATCH_SIZE"))
+    except ImproperlyConfigured as exc:
+        messages.append(checks.Error(str(exc), id=f"{TAG}.E014"))
+    alias = get_setting("RATE_LIMIT_CACHE")
+    try:
+        caches[alias]
+    except (InvalidCacheBackendError, TypeError) as exc:
+        messages.append(
+            checks.Error(
+                f"{SETTING_NAME}['RATE_LIMIT_CACHE'] is {alias!r}, which is not a cache of "
+                f"CACHES: {exc}",
+                id=f"{TAG}.E016",
+            )
+        )
+    return messages
+
+
+def _check_channel_pacing(
+    channels: dict[str, Any], backends: list[Any]
+) -> list[checks.CheckMessage]:
+    """CONCURRENCY and RATE_LIMIT of each channel; a rate limit needs a shared cache."""
+    messages: list[checks.CheckMessage] = []
+    limited = []
+    for channel, config in channels.items():
+        if channel not in Channel.values or not isinstance(config, dict):
+            continue
+        try:
+            if config.get("CONCURRENCY") is not None:
+                checked_concurrency(channel, config["CONCURRENCY"])
+            if checked_rate_limit(channel, config.get("RATE_LIMIT")) is not None:
+                limited.append(channel)
+        except ImproperlyConfigured as exc:
+            messages.append(checks.Error(str(exc), id=f"{TAG}.E014"))
+    if limited:
+        messages += _check_rate_limit_cache(limited)
+    return messages
+
+
+def _check_rate_limit_cache(limited: list[str]) -> list[checks.CheckMessage]:
+    alias = get_setting("RATE_LIMIT_CACHE")
+    try:
+        cache = caches[alias]
+    except (InvalidCacheBackendError, TypeError):
+        return []  # E016
+    if not isinstance(cache, LocMemCache | DummyCache):
+        return []
+    names = ", ".join(channel_setting_name(channel, "RATE_LIMIT") for channel in limited)
+    return [
+        checks.Warning(
+            f"{names} is counted in the {alias!r} cache, a {type(cache).__name__}: each "
+            "process keeps its own count, so every worker may send at the full rate.",
+            hint=f"Point {SETTING_NAME}['RATE_LIMIT_CACHE'] at a cache the workers share "
+            "(Redis, Memcached, the database cache).",
+            id=f"{TAG}.W015",
+        )
+    ]

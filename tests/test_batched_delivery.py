@@ -1,0 +1,258 @@
+"""Batched delivery: one task per batch, waves of CONCURRENCY sent at once, recorded in
+bulk; pacing settings and their checks."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from chargesol_notifications import notify, notify_many
+from chargesol_notifications.checks import check_channels, check_settings
+from chargesol_notifications.delivery import deliver_batch
+from chargesol_notifications.delivery_settings import batch_size, channel_pacing
+from chargesol_notifications.exceptions import ConfigurationError
+from chargesol_notifications.models import DeliveryReceipt, Notification
+
+from . import timed_backend
+from .factories import NotificationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TIMED = "tests.timed_backend.TimedBackend"
+
+
+@pytest.fixture(autouse=True)
+def _reset_log():
+    timed_backend.reset()
+
+
+@pytest.fixture
+def channel(settings):
+    """Point the SMS channel at the timed backend with the given pacing."""
+
+    def configure(seconds=0.02, **pacing):
+        value = dict(settings.CHARGESOL_NOTIFICATIONS)
+        value["CHANNELS"] = {
+            **value["CHANNELS"],
+            "sms": {"BACKEND": TIMED, "OPTIONS": {"SECONDS": seconds}, **pacing},
+        }
+        settings.CHARGESOL_NOTIFICATIONS = value
+
+    return configure
+
+
+def queued(count, channel="sms"):
+    return NotificationFactory.create_batch(count, channel=channel)
+
+
+# -- one task per batch ---------------------------------------------------------------
+
+
+@pytest.fixture
+def database_queue(settings):
+    """Enqueue into django-tasks-db's queue (nobody runs it here): the tasks can be read."""
+    pytest.importorskip("django_tasks_db")
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "TASK_BACKEND": "database",
+        "DELIVERY_BATCH_SIZE": 100,
+    }
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects
+
+
+def test_notify_many_enqueues_one_task_per_batch(
+    database_queue, django_capture_on_commit_callbacks
+):
+    users = UserFactory.create_batch(250)
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications = notify_many(users, "sms", body="Power cut on your street tonight")
+    tasks = list(database_queue.order_by("enqueued_at"))
+    assert [t.task_path.rsplit(".", 1)[1] for t in tasks] == ["deliver_notifications"] * 3
+    batches = [t.args_kwargs["args"][0] for t in tasks]
+    assert [len(batch) for batch in batches] == [100, 100, 50]
+    assert sum(batches, []) == [str(n.pk) for n in notifications]
+    assert {t.args_kwargs["args"][2] for t in tasks} == {"sms"}
+
+
+def test_notify_stays_one_task(database_queue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        n = notify(UserFactory(), "sms", body="Your survey is tomorrow")
+    (task,) = database_queue.all()
+    assert task.task_path.endswith(".deliver_notification")
+    assert task.args_kwargs["args"] == [str(n.pk)]
+
+
+def test_notify_many_of_one_recipient_is_one_single_task(
+    database_queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_many([UserFactory()], "sms", body="x")
+    (task,) = database_queue.all()
+    assert task.task_path.endswith(".deliver_notification")
+
+
+def test_a_batch_task_of_the_immediate_backend_delivers_everything(
+    channel, django_capture_on_commit_callbacks
+):
+    channel(seconds=0, CONCURRENCY=8)
+    users = UserFactory.create_batch(30)
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_many(users, "sms", body="x")
+    assert Notification.objects.filter(status="sent").count() == 30
+    assert len(timed_backend.log) == 30
+
+
+# -- waves ----------------------------------------------------------------------------
+
+
+def test_a_wave_sends_concurrency_messages_at_once_and_never_more(channel):
+    channel(seconds=0.05, CONCURRENCY=4)
+    notifications = queued(12)
+    outcomes = deliver_batch([n.pk for n in notifications], channel="sms")
+    assert {o.result for o in outcomes.values()} == {"sent"}
+    assert max(send.in_flight for send in timed_backend.log) == 4
+    assert len({send.thread for send in timed_backend.log}) == 4
+    assert all(send.thread.startswith("chargesol-send") for send in timed_backend.log)
+
+
+def test_concurrency_one_sends_from_the_delivering_thread_one_at_a_time(channel):
+    channel(seconds=0, CONCURRENCY=1)
+    deliver_batch([n.pk for n in queued(5)], channel="sms")
+    assert {send.in_flight for send in timed_backend.log} == {1}
+    assert {send.thread for send in timed_backend.log} == {"MainThread"}
+
+
+def test_every_send_is_recorded_like_a_single_delivery(channel):
+    channel(seconds=0, CONCURRENCY=8)
+    notifications = queued(20)
+    deliver_batch([n.pk for n in notifications], channel="sms")
+    for n in notifications:
+        n.refresh_from_db()
+        receipt = n.receipts.get()
+        assert (n.status, receipt.status) == ("sent", "sent")
+        assert receipt.gateway_message_id == f"TIMED-{n.pk}"
+        assert n.sent_at == receipt.received_at
+
+
+def test_a_wave_costs_a_fixed_number_of_queries(channel, django_assert_max_num_queries):
+    """Claim and load (1-2), earlier failures (1), receipts (1), statuses (1), and the
+    savepoint the test's own transaction turns the wave's transaction into (2)."""
+    channel(seconds=0, CONCURRENCY=16)
+    ids = [n.pk for n in queued(64)]
+    with django_assert_max_num_queries(4 * 7):
+        deliver_batch(ids, channel="sms")
+    assert Notification.objects.filter(status="sent").count() == 64
+
+
+def test_mixed_outcomes_in_one_wave(settings, channel):
+    """A bad address fails, the others are sent; one INSERT carries both kinds."""
+    channel(seconds=0, CONCURRENCY=8)
+    good = queued(3)
+    bad = NotificationFactory(channel="sms", recipient=UserFactory(phone=""))
+    deliver_batch([n.pk for n in [*good, bad]], channel="sms")
+    bad.refresh_from_db()
+    assert bad.status == "failed"
+    assert bad.receipts.get().error_code == "no_address"
+    assert Notification.objects.filter(pk__in=[n.pk for n in good], status="sent").count() == 3
+
+
+def test_rows_no_longer_queued_are_skipped(channel):
+    channel(seconds=0, CONCURRENCY=4)
+    notifications = queued(4)
+    Notification.objects.filter(pk=notifications[0].pk).update(status="sent")
+    outcomes = deliver_batch([n.pk for n in notifications], channel="sms")
+    assert outcomes[notifications[0].pk].result == "skipped"
+    assert len(timed_backend.log) == 3
+    assert not DeliveryReceipt.objects.filter(notification=notifications[0]).exists()
+
+
+def test_deliver_queued_delivers_in_batches(settings, channel):
+    channel(seconds=0, CONCURRENCY=8)
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "DELIVERY_BATCH_SIZE": 10,
+    }
+    queued(25)
+    queued(5, channel="email")
+    out = StringIO()
+    call_command("deliver_queued", min_age=0, stdout=out)
+    assert out.getvalue().strip() == "Delivered 30 due notification(s): 30 sent."
+    assert len(timed_backend.log) == 25
+
+
+# -- pacing settings ------------------------------------------------------------------
+
+
+def test_pacing_defaults_come_from_the_backend(settings):
+    from chargesol_notifications.backends.twilio import SmsBackend
+
+    assert channel_pacing("email").concurrency == 1  # the test settings: locmem
+    assert SmsBackend.default_concurrency == 8
+    assert channel_pacing("sms").rate_limit is None
+    assert batch_size() == 250
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CONCURRENCY", 0),
+        ("CONCURRENCY", 65),
+        ("CONCURRENCY", True),
+        ("CONCURRENCY", "8"),
+        ("RATE_LIMIT", 0),
+        ("RATE_LIMIT", -1),
+        ("RATE_LIMIT", float("nan")),
+        ("RATE_LIMIT", "10/s"),
+    ],
+)
+def test_bad_pacing_is_e014_and_a_configuration_error(channel, key, value):
+    channel(**{key: value})
+    errors = [m for m in check_channels() if m.id == "chargesol_notifications.E014"]
+    assert len(errors) == 1
+    assert f"['CHANNELS']['sms']['{key}']" in errors[0].msg
+    with pytest.raises(ConfigurationError, match=rf"\['sms'\]\['{key}'\]"):
+        channel_pacing("sms")
+
+
+@pytest.mark.parametrize("value", [0, 10_001, 2.5, None])
+def test_a_bad_batch_size_is_e014(settings, value):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "DELIVERY_BATCH_SIZE": value,
+    }
+    assert [m.id for m in check_settings()] == ["chargesol_notifications.E014"]
+
+
+def test_a_rate_limit_in_a_per_process_cache_is_w015(channel):
+    channel(RATE_LIMIT=10)
+    (warning,) = [m for m in check_channels() if m.id == "chargesol_notifications.W015"]
+    assert "LocMemCache" in warning.msg
+    assert "RATE_LIMIT_CACHE" in warning.hint
+
+
+def test_a_rate_limit_in_a_shared_cache_is_fine(settings, channel):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "throttle",
+        },
+    }
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "RATE_LIMIT_CACHE": "shared",
+    }
+    channel(RATE_LIMIT=10)
+    assert not [m for m in check_channels() if m.id.startswith("chargesol_notifications.W015")]
+
+
+def test_an_unknown_rate_limit_cache_is_e016(settings):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "RATE_LIMIT_CACHE": "nowhere",
+    }
+    assert [m.id for m in check_settings()] == ["chargesol_notifications.E016"]
