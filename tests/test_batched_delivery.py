@@ -74,7 +74,7 @@ def test_notify_many_enqueues_one_task_per_batch(
     assert [t.task_path.rsplit(".", 1)[1] for t in tasks] == ["deliver_notifications"] * 3
     batches = [t.args_kwargs["args"][0] for t in tasks]
     assert [len(batch) for batch in batches] == [100, 100, 50]
-    assert sum(batches, []) == [str(n.pk) for n in notifications]
+    assert [pk for batch in batches for pk in batch] == [str(n.pk) for n in notifications]
     assert {t.args_kwargs["args"][2] for t in tasks} == {"sms"}
 
 
