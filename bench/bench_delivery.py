@@ -5,9 +5,10 @@ Three variants start from N queued emails and deliver all of them in this proces
 - ours, cron: ``manage.py deliver_queued --min-age 0``, which sends each queued
   notification through the email channel (``backends.email.EmailBackend``, hence
   Django's email framework) and records its receipt and status;
-- ours, worker: the N delivery tasks in django-tasks-db's table, run by its worker
-  (``manage.py db_worker --batch``, in this process): the same delivery plus claiming each
-  task row and recording its result, as production runs it;
+- ours, worker: the delivery tasks in django-tasks-db's table (one per
+  ``DELIVERY_BATCH_SIZE`` notifications, as ``notify_many()`` enqueues them), run by its
+  worker (``manage.py db_worker --batch``, in this process): the same delivery plus
+  claiming each task row and recording its result, as production runs it;
 - django-post-office: ``mail.send_queued()`` called until the queue is empty, with its
   defaults (batches of 100, 5 sending threads, a Log row per email sent).
 
@@ -83,8 +84,8 @@ def main() -> None:
             )
 
     def queue_tasks(recipients: list) -> None:
-        """Queued notifications and one django-tasks-db task each, written in one
-        transaction (notify_many() would commit each task on its own: slower, same rows)."""
+        """Queued notifications and their django-tasks-db tasks (one per batch), as
+        ``deliver_queued --enqueue`` writes them."""
         queue_notifications(recipients)
         with transaction.atomic():
             call_command(
@@ -128,7 +129,11 @@ def main() -> None:
         return Notification.objects.filter(status="sent").count()
 
     def tasks_done() -> int:
-        return DBTaskResult.objects.filter(status="SUCCESSFUL").count()
+        """Notifications the finished tasks report sent (a task carries a batch)."""
+        results = DBTaskResult.objects.filter(status="SUCCESSFUL").values_list(
+            "return_value", flat=True
+        )
+        return sum(result.get("sent", 0) for result in results)
 
     def post_office_sent() -> int:
         return Email.objects.filter(status=STATUS.sent).count()
