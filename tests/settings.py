@@ -114,3 +114,33 @@ if WORKER_MODE == "flaky":
 
 # The test settings keep console/locmem backends with DEBUG off on purpose.
 SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010", "chargesol_notifications.W012"]
+
+# --- Fault suites (tests/faults/) ------------------------------------------------------
+# The delivering processes that the fault suites start (deliver_queued in subprocesses)
+# send SMS through the app's real Twilio backend to the stand-in running in the test's
+# own process: CHARGESOL_TEST_FAULTS is its URL (http://127.0.0.1:<port>).
+# CHARGESOL_TEST_FAULTS_CONCURRENCY, when given, becomes the SMS channel's CONCURRENCY;
+# the suites give it only to an app that reads that key.
+FAULTS_STANDIN_URL = env.str("CHARGESOL_TEST_FAULTS", default="")
+if FAULTS_STANDIN_URL:
+    from chargesol_notifications.testing.twilio import (
+        DEFAULT_ACCOUNT_SID,
+        DEFAULT_AUTH_TOKEN,
+        DEFAULT_FROM,
+        StandinHttpClient,
+    )
+
+    FAULTS_SMS_CHANNEL = {
+        "BACKEND": "chargesol_notifications.backends.twilio.SmsBackend",
+        "OPTIONS": {
+            "ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+            "AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "FROM": DEFAULT_FROM,
+            # An instance: the backend's TIMEOUT option applies only to a dotted path.
+            "HTTP_CLIENT": StandinHttpClient(url=FAULTS_STANDIN_URL, timeout=15.0),
+        },
+    }
+    FAULTS_CONCURRENCY = env.int("CHARGESOL_TEST_FAULTS_CONCURRENCY", default=0)
+    if FAULTS_CONCURRENCY:
+        FAULTS_SMS_CHANNEL["CONCURRENCY"] = FAULTS_CONCURRENCY
+    CHARGESOL_NOTIFICATIONS["CHANNELS"]["sms"] = FAULTS_SMS_CHANNEL
