@@ -3,8 +3,9 @@
 Three variants, each writing one queued email per customer and committing it:
 
 - ours: ``notify_many(customers, "email", template=...)``, which bulk-inserts the
-  notifications and, once they are committed, hands each to delivery: one task, one row
-  in django-tasks-db's table, per notification (no worker runs, so they stay queued);
+  notifications and, once they are committed, hands them to delivery: one task, one row
+  in django-tasks-db's table, per ``DELIVERY_BATCH_SIZE`` (250) notifications (no worker
+  runs, so they stay queued);
 - django-post-office: ``mail.send_many()`` of the same template (its own EmailTemplate,
   by name), one kwargs dict per customer, which renders and bulk-inserts its Email rows;
 - the floor: render the same subject and body N times with Django's template engine and
@@ -23,6 +24,7 @@ Run from the repository root (see bench/README.rst)::
 from __future__ import annotations
 
 import argparse
+import math
 
 import harness
 import mass_email
@@ -48,6 +50,7 @@ def main() -> None:
     from post_office.models import Email, Log
 
     from chargesol_notifications import notify_many
+    from chargesol_notifications.delivery_settings import batch_size
     from chargesol_notifications.models import DeliveryReceipt, Notification
 
     class FloorEmail(models.Model):
@@ -100,8 +103,15 @@ def main() -> None:
             if found != args.count:
                 raise AssertionError(f"{table.__name__}: {found} rows, expected {args.count}")
 
+    def check_ours() -> None:
+        check(Notification)
+        tasks = DBTaskResult.objects.count()
+        expected = math.ceil(args.count / batch_size())
+        if tasks != expected:
+            raise AssertionError(f"{tasks} delivery tasks, expected {expected} (one per batch)")
+
     blocks = {
-        "ours: notify_many()": (ours, lambda: check(Notification, DBTaskResult)),
+        "ours: notify_many()": (ours, check_ours),
         "post-office: send_many()": (post_office, lambda: check(Email)),
         "floor: render + bulk_create": (floor, lambda: check(FloorEmail)),
     }

@@ -27,7 +27,7 @@ from .exceptions import ConfigurationError
 #: task queue, and one task should not hold a worker for hours.
 MAX_BATCH_SIZE = 10_000
 #: Most sends one worker process may have in flight for one channel (threads).
-MAX_CONCURRENCY = 64
+MAX_CONCURRENCY = 256
 #: Highest rate limit accepted, messages per second; above it, there is no point.
 MAX_RATE_LIMIT = 10_000.0
 

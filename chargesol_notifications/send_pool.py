@@ -14,7 +14,9 @@ pauses the channel for every worker and is sent again after the pause, up to
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from . import throttle
 from .backends import get_backend
@@ -26,6 +28,8 @@ from .exceptions import ThrottledDeliveryError
 #: the 429 stands as a transient failure of that attempt. With pauses doubling from 1 s,
 #: five rounds wait about 31 s in all.
 MAX_THROTTLED_ROUNDS = 5
+
+T = TypeVar("T")
 
 _executors: dict[int, ThreadPoolExecutor] = {}
 _executors_lock = threading.Lock()
@@ -41,11 +45,20 @@ def executor(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
+def look_up_one(channel: str, message: OutgoingMessage) -> SendAttempt | None:
+    """Ask the gateway for ``message`` after an uncertain attempt; never raises."""
+    try:
+        return get_backend(channel).look_up(message)
+    except Exception as exc:  # a backend that cannot even be built in this thread
+        during = f"looking up notification {message.notification_id}"
+        return SendAttempt(message=message, error=as_delivery_error(exc, during=during))
+
+
 def send_one(channel: str, message: OutgoingMessage) -> SendAttempt:
     """Send ``message`` through this thread's backend of ``channel``; never raises."""
     try:
-        return get_backend(channel).send(message)
-    except Exception as exc:  # a backend that cannot even be built in this thread
+        return get_backend(channel).send_unchecked(message)
+    except Exception as exc:
         during = f"sending notification {message.notification_id}"
         return SendAttempt(message=message, error=as_delivery_error(exc, during=during))
 
@@ -53,9 +66,21 @@ def send_one(channel: str, message: OutgoingMessage) -> SendAttempt:
 def send_wave(
     channel: str, messages: list[OutgoingMessage], pacing: ChannelPacing
 ) -> list[SendAttempt]:
-    """Send every message of ``channel``; return what each came to, in order."""
+    """Send every message of ``channel``; return what each came to, in order.
+
+    First the lookups of the messages whose last attempt may have reached the gateway,
+    all of them; then the sends. A lookup thus never runs while another message of the
+    wave is being created, which it could take for its own (same recipient, same text).
+    """
     results: list[SendAttempt | None] = [None] * len(messages)
-    pending = list(range(len(messages)))
+    uncertain = [i for i, message in enumerate(messages) if message.uncertain_attempt]
+    for index, found in zip(
+        uncertain,
+        run_all(channel, look_up_one, [messages[i] for i in uncertain], pacing),
+        strict=True,
+    ):
+        results[index] = found
+    pending = [i for i, result in enumerate(results) if result is None]
     for round_number in range(MAX_THROTTLED_ROUNDS + 1):
         attempts = send_paced(channel, [messages[i] for i in pending], pacing)
         throttled: list[int] = []
@@ -83,17 +108,29 @@ def send_paced(
         return []
     if pacing.rate_limit is None:
         throttle.wait_for_slot(channel, None)  # only waits out a pause, once per round
-    if pacing.concurrency == 1 or len(messages) == 1:
-        attempts = []
+        return run_all(channel, send_one, messages, pacing)
+
+    def turns() -> Iterator[OutgoingMessage]:
         for message in messages:
-            if pacing.rate_limit is not None:
-                throttle.wait_for_slot(channel, pacing.rate_limit)
-            attempts.append(send_one(channel, message))
-        return attempts
-    pool = executor(pacing.concurrency)
-    futures: list[Future[SendAttempt]] = []
-    for message in messages:
-        if pacing.rate_limit is not None:
             throttle.wait_for_slot(channel, pacing.rate_limit)
-        futures.append(pool.submit(send_one, channel, message))
+            yield message
+
+    return run_all(channel, send_one, turns(), pacing)
+
+
+def run_all(
+    channel: str,
+    call: Callable[[str, OutgoingMessage], T],
+    messages: Iterable[OutgoingMessage],
+    pacing: ChannelPacing,
+) -> list[T]:
+    """``call(channel, message)`` for each message, in order: from the pool when the
+    channel sends in parallel, else one after another in this thread. ``messages`` is
+    consumed in this thread (so a rate limit's waits happen here, not in the pool)."""
+    items = messages if isinstance(messages, list) else None
+    in_parallel = pacing.concurrency > 1 and type(get_backend(channel)).sends_in_parallel
+    if not in_parallel or (items is not None and len(items) <= 1):
+        return [call(channel, message) for message in messages]
+    pool = executor(pacing.concurrency)
+    futures: list[Future[T]] = [pool.submit(call, channel, message) for message in messages]
     return [future.result() for future in futures]

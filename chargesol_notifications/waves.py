@@ -28,12 +28,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .attempts import AttemptHistory, attempt_histories, uncertain_attempt
@@ -42,12 +43,12 @@ from .backends.base import BaseChannelBackend, OutgoingMessage, SendAttempt, as_
 from .choices import NotificationStatus, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
 from .exceptions import DeliveryError, TransientDeliveryError
-from .models import Notification
+from .models import DeliveryReceipt, Notification
 from .outgoing import build_message
 from .retry import is_due, max_attempts, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent
-from .wave_recording import ReceiptToWrite, record_wave
+from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
 
 logger = logging.getLogger("chargesol_notifications.delivery")
 
@@ -129,8 +130,11 @@ def deliver_wave(ids: Sequence[uuid.UUID], extras: Extras) -> WaveResult:
                 result.outcomes[pk] = DeliveryOutcome("skipped")
         if not claimed:
             return result
-        histories = attempt_histories(claimed_ids)
+        # Most rows have never failed: only those that have cost the query.
+        retried = [n.pk for n in claimed if getattr(n, "has_failed_before", True)]
+        histories = attempt_histories(retried) if retried else {}
         now = timezone.now()
+        backends = WaveBackends()
         prepared: list[Prepared] = []
         for notification in claimed:
             history = histories.get(notification.pk, AttemptHistory())
@@ -138,14 +142,14 @@ def deliver_wave(ids: Sequence[uuid.UUID], extras: Extras) -> WaveResult:
                 result.outcomes[notification.pk] = DeliveryOutcome("not_due")
                 continue
             extra = extras.get(str(notification.pk)) or {}
-            prepared.append(prepare(notification, history, extra))
+            prepared.append(prepare(notification, history, extra, backends))
         settled = send_prepared(prepared)
-        to_write: list[ReceiptToWrite] = []
         decisions = [decide(item, attempt) for item, attempt in settled]
+        recorded_at = timezone.now()
+        decisions = settle_found_messages(decisions, recorded_at)
         for decision in decisions:
-            to_write.append(decision.receipt)
             result.outcomes[decision.item.notification.pk] = decision.outcome
-        receipts = record_wave(to_write)
+        receipts = record_wave([d.receipt for d in decisions], recorded_at)
         for decision, receipt in zip(decisions, receipts, strict=True):
             decision.announce(receipt)
     return result
@@ -156,12 +160,17 @@ def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
     with their recipient and template, in the order of ``ids``."""
     alias = router.db_for_write(Notification)
     queued = Notification.objects.using(alias).filter(pk__in=ids, status=NotificationStatus.QUEUED)
+    has_failed_before = Exists(
+        DeliveryReceipt.objects.filter(
+            notification=OuterRef("pk"), status=ReceiptStatus.FAILED, gateway_message_id=None
+        )
+    )
     if connections[alias].features.has_select_for_update_of:
         # PostgreSQL: lock only the notification rows, load the rest in the same query.
         rows = list(
-            queued.select_related("recipient", "template").select_for_update(
-                skip_locked=True, of=("self",)
-            )
+            queued.select_related("recipient", "template")
+            .annotate(has_failed_before=has_failed_before)
+            .select_for_update(skip_locked=True, of=("self",))
         )
     else:
         # MariaDB locks every joined row: a user row locked by another wave would make
@@ -170,20 +179,32 @@ def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
         rows = list(
             Notification.objects.using(alias)
             .select_related("recipient", "template")
+            .annotate(has_failed_before=has_failed_before)
             .filter(pk__in=locked)
         )
     order = {pk: index for index, pk in enumerate(ids)}
     return sorted(rows, key=lambda n: order[n.pk])
 
 
+class WaveBackends(dict[str, BaseChannelBackend]):
+    """This thread's backend of each channel, looked up once per wave."""
+
+    def __missing__(self, channel: str) -> BaseChannelBackend:
+        backend = self[channel] = get_backend(channel)
+        return backend
+
+
 def prepare(
-    notification: Notification, history: AttemptHistory, extra: Mapping[str, Any]
+    notification: Notification,
+    history: AttemptHistory,
+    extra: Mapping[str, Any],
+    backends: WaveBackends,
 ) -> Prepared:
     """Build ``notification``'s message in this thread (the resolver may query)."""
     number = history.count + 1
     backend: BaseChannelBackend | None = None
     try:
-        backend = get_backend(notification.channel)
+        backend = backends[notification.channel]
         message = build_message(
             notification,
             backend,
@@ -293,6 +314,45 @@ def decide(item: Prepared, attempt: SendAttempt) -> Decision:
         notification, ReceiptStatus.FAILED, error_code=error.code, error_message=message
     )
     return Decision(item, attempt, receipt, DeliveryOutcome("failed"))
+
+
+def settle_found_messages(decisions: list[Decision], at: datetime) -> list[Decision]:
+    """Make sure a message found at the gateway becomes one notification's, and only one's.
+
+    A lookup matches on recipient, sender, text and time, and excludes the messages of
+    other notifications already recorded; one recorded meanwhile, or another lookup of
+    the same wave finding the same message, would make two notifications claim one
+    message. So each found message's ``sent`` receipt is written on its own, first: the
+    unique (gateway id, status) lets only one notification have it. Within the wave the
+    oldest notification gets it; any other claimant gets a transient ``lookup_failed``
+    and its next attempt looks again, with that message now excluded.
+    """
+    claims: dict[str | None, list[int]] = {}
+    for index, decision in enumerate(decisions):
+        if decision.attempt.found_at_gateway and decision.outcome.result == "sent":
+            claims.setdefault(decision.attempt.gateway_message_id, []).append(index)
+    if not claims:
+        return decisions
+    settled = list(decisions)
+    for gateway_id, indexes in claims.items():
+        indexes.sort(key=lambda i: (decisions[i].item.notification.created_at, i))
+        first, *others = indexes
+        written = insert_one_receipt(decisions[first].receipt, at)
+        if written is not None:
+            settled[first] = replace(
+                decisions[first], receipt=replace(decisions[first].receipt, written=written)
+            )
+        else:
+            others = indexes
+        for index in others:
+            item, attempt = decisions[index].item, decisions[index].attempt
+            error = TransientDeliveryError(
+                f"The gateway's message {gateway_id}, which looked like this one, belongs to "
+                "another notification; the next attempt looks again.",
+                code="lookup_failed",
+            )
+            settled[index] = decide(item, SendAttempt(message=attempt.message, error=error))
+    return settled
 
 
 def signal_sender(backend: BaseChannelBackend | None) -> type:

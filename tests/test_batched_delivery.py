@@ -3,6 +3,7 @@ bulk; pacing settings and their checks."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -16,7 +17,7 @@ from chargesol_notifications.exceptions import ConfigurationError
 from chargesol_notifications.models import DeliveryReceipt, Notification
 
 from . import timed_backend
-from .factories import NotificationFactory, UserFactory
+from .factories import DeliveryReceiptFactory, NotificationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +127,28 @@ def test_concurrency_one_sends_from_the_delivering_thread_one_at_a_time(channel)
     assert {send.thread for send in timed_backend.log} == {"MainThread"}
 
 
+def test_a_backend_that_waits_for_nothing_sends_its_wave_from_the_delivering_thread(
+    settings, django_assert_max_num_queries
+):
+    from chargesol_notifications import outbox
+
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "CHANNELS": {
+            **settings.CHARGESOL_NOTIFICATIONS["CHANNELS"],
+            "sms": {
+                "BACKEND": "chargesol_notifications.backends.locmem.LocmemBackend",
+                "CONCURRENCY": 32,
+            },
+        },
+    }
+    ids = [n.pk for n in queued(32)]
+    outbox.clear()
+    with django_assert_max_num_queries(7):  # one wave
+        deliver_batch(ids, channel="sms")
+    assert [m.notification_id for m in outbox] == ids
+
+
 def test_every_send_is_recorded_like_a_single_delivery(channel):
     channel(seconds=0, CONCURRENCY=8)
     notifications = queued(20)
@@ -200,7 +223,7 @@ def test_pacing_defaults_come_from_the_backend(settings):
     ("key", "value"),
     [
         ("CONCURRENCY", 0),
-        ("CONCURRENCY", 65),
+        ("CONCURRENCY", 257),
         ("CONCURRENCY", True),
         ("CONCURRENCY", "8"),
         ("RATE_LIMIT", 0),
@@ -256,3 +279,49 @@ def test_an_unknown_rate_limit_cache_is_e016(settings):
         "RATE_LIMIT_CACHE": "nowhere",
     }
     assert [m.id for m in check_settings()] == ["chargesol_notifications.E016"]
+
+
+# -- a message found at the gateway is one notification's -----------------------------
+
+
+@pytest.fixture
+def finding_channel(settings):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "CHANNELS": {
+            **settings.CHARGESOL_NOTIFICATIONS["CHANNELS"],
+            "sms": {"BACKEND": "tests.timed_backend.FindingBackend", "CONCURRENCY": 8},
+        },
+        "RETRY_BACKOFF_SECONDS": 0,
+    }
+
+
+def after_a_timeout(notification):
+    DeliveryReceiptFactory(
+        notification=notification, status="failed", gateway_message_id=None, error_code="timeout"
+    )
+    return notification
+
+
+def test_two_lookups_finding_one_message_give_it_to_the_oldest(finding_channel):
+    older, newer = (after_a_timeout(n) for n in queued(2))
+    Notification.objects.filter(pk=newer.pk).update(
+        created_at=older.created_at + timedelta(seconds=1)
+    )
+    outcomes = deliver_batch([newer.pk, older.pk], channel="sms")
+    assert (outcomes[older.pk].result, outcomes[newer.pk].result) == ("sent", "retry")
+    assert DeliveryReceipt.objects.get(gateway_message_id="SMFOUND").notification_id == older.pk
+    newer.refresh_from_db()
+    assert newer.status == "queued"
+    assert newer.receipts.order_by("received_at").last().error_code == "lookup_failed"
+    assert timed_backend.log == []  # nothing was sent: both were looked up
+
+
+def test_a_found_message_already_recorded_for_another_notification_is_not_taken(finding_channel):
+    DeliveryReceiptFactory(gateway_message_id="SMFOUND")  # another notification's, sent
+    (n,) = (after_a_timeout(n) for n in queued(1))
+    outcomes = deliver_batch([n.pk], channel="sms")
+    assert outcomes[n.pk].result == "retry"
+    n.refresh_from_db()
+    assert (n.status, n.sent_at) == ("queued", None)
+    assert n.receipts.order_by("received_at").last().error_code == "lookup_failed"

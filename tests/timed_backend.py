@@ -62,3 +62,17 @@ class TimedBackend(BaseChannelBackend):
                 )
             )
         return f"TIMED-{message.notification_id}"
+
+
+class FindingBackend(TimedBackend):
+    """Finds every message it is asked to look up: OPTIONS ``FOUND``, the gateway id."""
+
+    option_names = frozenset({"SECONDS", "FOUND"})
+    finds_lost_sends = True
+
+    def configure(self, *, SECONDS: float = 0.0, FOUND: str = "SMFOUND", **options: Any) -> None:
+        self.seconds = SECONDS
+        self.found = FOUND
+
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        return self.found

@@ -200,6 +200,12 @@ class BaseChannelBackend:
     #: instance of that thread's own. 1 sends from the delivering thread, one at a time;
     #: a backend whose gateway is far away (an HTTP API) gains from more.
     default_concurrency: ClassVar[int] = 1
+    #: Whether a wave's messages go out from a pool of threads, so that their waits on
+    #: the gateway overlap. False for a backend whose send waits for nothing (it does its
+    #: work in this process, as the locmem, console and dummy backends do): a wave is
+    #: then sent one message after another by the delivering thread, which costs less
+    #: than handing each to a thread.
+    sends_in_parallel: ClassVar[bool] = True
     #: Whether :meth:`find_sent` can ask the gateway for a message an earlier attempt may
     #: have left there. :meth:`send` then looks before it sends a message that carries an
     #: ``uncertain_attempt``, so a timeout after the gateway accepted is not a duplicate.
@@ -284,30 +290,49 @@ class BaseChannelBackend:
         """Send one message; never raises for delivery problems.
 
         After an uncertain attempt, a backend that :attr:`finds_lost_sends` first asks the
-        gateway: a message found there is the result (``found_at_gateway``), and a lookup
-        that fails is a transient ``lookup_failed``, retried later like a timeout.
+        gateway (:meth:`look_up`); only when the gateway has no such message is it sent.
         """
-        if message.uncertain_attempt is not None and self.finds_lost_sends:
-            try:
-                found = self.find_sent(message)
-            except Exception as exc:
-                during = f"looking up notification {message.notification_id} at the gateway"
-                cause = as_delivery_error(exc, during=during)
-                error = TransientDeliveryError(
-                    "Could not check whether the gateway already has this message from an "
-                    f"attempt whose answer was lost, so it was not sent again: {cause}",
-                    code="lookup_failed",
-                    response=exc,
-                )
-                return SendAttempt(message=message, error=error)
-            if found is not None:
-                logger.info(
-                    "Notification %s: the gateway already has it as %s (an earlier answer was "
-                    "lost); not sending again",
-                    message.notification_id,
-                    found,
-                )
-                return SendAttempt(message=message, gateway_message_id=found, found_at_gateway=True)
+        settled = self.look_up(message)
+        if settled is not None:
+            return settled
+        return self.send_unchecked(message)
+
+    def look_up(self, message: OutgoingMessage) -> SendAttempt | None:
+        """The answer to an uncertain attempt, if the gateway has one; else None (send).
+
+        Only for a message that carries an ``uncertain_attempt``, on a backend that
+        :attr:`finds_lost_sends`: a message found at the gateway is the result
+        (``found_at_gateway``), and a lookup that fails is a transient ``lookup_failed``,
+        retried later like a timeout. Delivery runs the lookups of a wave before any of
+        its sends, so that a lookup never takes another message of the same wave, created
+        meanwhile, for its own.
+        """
+        if message.uncertain_attempt is None or not self.finds_lost_sends:
+            return None
+        try:
+            found = self.find_sent(message)
+        except Exception as exc:
+            during = f"looking up notification {message.notification_id} at the gateway"
+            cause = as_delivery_error(exc, during=during)
+            error = TransientDeliveryError(
+                "Could not check whether the gateway already has this message from an "
+                f"attempt whose answer was lost, so it was not sent again: {cause}",
+                code="lookup_failed",
+                response=exc,
+            )
+            return SendAttempt(message=message, error=error)
+        if found is None:
+            return None
+        logger.info(
+            "Notification %s: the gateway already has it as %s (an earlier answer was "
+            "lost); not sending again",
+            message.notification_id,
+            found,
+        )
+        return SendAttempt(message=message, gateway_message_id=found, found_at_gateway=True)
+
+    def send_unchecked(self, message: OutgoingMessage) -> SendAttempt:
+        """Send ``message`` without a lookup first (:meth:`send` decides when to look)."""
         return self._attempt(
             message, self.send_message, f"sending notification {message.notification_id}"
         )

@@ -15,6 +15,7 @@ class ConsoleBackend(BaseChannelBackend):
 
     option_names = frozenset({"STREAM"})
     development_only = True
+    sends_in_parallel = False  # nothing to wait for
     supports_calls = True
     _write_lock = threading.Lock()
 

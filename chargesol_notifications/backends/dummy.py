@@ -9,6 +9,7 @@ class DummyBackend(BaseChannelBackend):
     """Marks messages sent without sending them (no gateway id)."""
 
     development_only = True
+    sends_in_parallel = False  # nothing to wait for
     supports_calls = True
 
     def send_message(self, message: OutgoingMessage) -> None:

@@ -19,6 +19,7 @@ class LocmemBackend(BaseChannelBackend):
     """
 
     development_only = True
+    sends_in_parallel = False  # nothing to wait for
     supports_calls = True
 
     def send_message(self, message: OutgoingMessage) -> str:

@@ -220,16 +220,6 @@ def deliver_until_nothing_is_queued() -> int:
 PAIRS = 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app bug: a retry's lookup takes as its own the message that another notification "
-        "with the same text to the same number is sending in the same wave (not recorded "
-        "yet, so not among the ids it excludes); the wave's receipt INSERT then drops its "
-        "sent receipt as a conflict on (gateway_message_id, status), and the status UPDATE "
-        "still moves it to sent, with sent_at NULL: recorded sent, never at the gateway"
-    ),
-)
 @pytest.mark.django_db(transaction=True)
 def test_the_same_text_twice_to_one_number_in_one_wave(sms_through_the_standin, settings):
     if not reads_channel_key("CONCURRENCY"):
