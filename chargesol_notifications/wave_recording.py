@@ -87,10 +87,10 @@ def insert_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
 
     Written by hand rather than with ``bulk_create()``: its ``auto_now_add`` would give
     every row its own time, and its per-object machinery cost more than the statement.
-    One statement of one row, executed for many (``executemany``): the drivers send it
-    as one multi-row INSERT (mysqlclient) or in one pipeline (psycopg), and a short
-    statement is parsed once, where a statement of hundreds of rows would be parsed
-    again on every wave.
+    On PostgreSQL one statement takes a column of values per parameter (``unnest``);
+    elsewhere one statement of one row is executed for many (``executemany``), which
+    mysqlclient sends as one multi-row INSERT. Either way the statement is short and
+    parsed once, where one of hundreds of rows would be parsed again on every wave.
     """
     using = router.db_for_write(DeliveryReceipt)
     connection = connections[using]
@@ -100,7 +100,12 @@ def insert_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
         for receipt in receipts
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(insert_statement(using), rows)
+        if connection.vendor == "postgresql" and len(rows) > 1:
+            # One array per column: seven parameters, however many rows.
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            cursor.execute(unnest_statement(using), columns)
+        else:
+            cursor.executemany(insert_statement(using), rows)
     for receipt in receipts:
         receipt._state.adding = False
         receipt._state.db = using
@@ -123,6 +128,21 @@ def insert_one_receipt(item: ReceiptToWrite, at: datetime) -> DeliveryReceipt | 
     receipt._state.adding = False
     receipt._state.db = using
     return receipt
+
+
+@functools.cache
+def unnest_statement(alias: str) -> str:
+    """PostgreSQL: ``INSERT INTO receipt (...) SELECT * FROM unnest(%s::type[], ...) ON
+    CONFLICT DO NOTHING``, one array parameter per column."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = DeliveryReceipt._meta.local_concrete_fields
+    arrays = ", ".join(f"%s::{field.cast_db_type(connection)}[]" for field in fields)
+    return (
+        f"INSERT INTO {quote(DeliveryReceipt._meta.db_table)} "
+        f"({', '.join(quote(str(field.column)) for field in fields)}) "
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    )
 
 
 @functools.cache

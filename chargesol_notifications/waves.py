@@ -43,7 +43,7 @@ from .backends.base import BaseChannelBackend, OutgoingMessage, SendAttempt, as_
 from .choices import NotificationStatus, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
 from .exceptions import DeliveryError, TransientDeliveryError
-from .models import DeliveryReceipt, Notification
+from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .outgoing import build_message
 from .retry import is_due, max_attempts, retry_delay
 from .send_pool import send_wave
@@ -102,8 +102,10 @@ def deliver_waves(
     ids = list(dict.fromkeys(uuid.UUID(str(pk)) for pk in notification_ids))
     size = wave_size(channel)
     outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
+    templates: dict[Any, NotificationTemplate] = {}
     for start in range(0, len(ids), size):
-        outcomes.update(deliver_wave(ids[start : start + size], extras or {}).outcomes)
+        wave = deliver_wave(ids[start : start + size], extras or {}, templates)
+        outcomes.update(wave.outcomes)
     return outcomes
 
 
@@ -119,11 +121,16 @@ def wave_size(channel: str | None) -> int:
         return 1
 
 
-def deliver_wave(ids: Sequence[uuid.UUID], extras: Extras) -> WaveResult:
+def deliver_wave(
+    ids: Sequence[uuid.UUID],
+    extras: Extras,
+    templates: dict[Any, NotificationTemplate] | None = None,
+) -> WaveResult:
     """Claim, send and record one wave (see the module's docstring)."""
+    templates = {} if templates is None else templates
     result = WaveResult()
     with transaction.atomic(using=router.db_for_write(Notification)):
-        claimed = claim(ids)
+        claimed = claim(ids, templates)
         claimed_ids = {n.pk for n in claimed}
         for pk in ids:
             if pk not in claimed_ids:
@@ -155,9 +162,12 @@ def deliver_wave(ids: Sequence[uuid.UUID], extras: Extras) -> WaveResult:
     return result
 
 
-def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
+def claim(
+    ids: Sequence[uuid.UUID], templates: dict[Any, NotificationTemplate]
+) -> list[Notification]:
     """Lock the rows of ``ids`` still ``queued`` that no other worker holds; load them
-    with their recipient and template, in the order of ``ids``."""
+    with their recipient and template, in the order of ``ids``. ``templates`` keeps the
+    templates loaded so far, across the waves of one batch."""
     alias = router.db_for_write(Notification)
     queued = Notification.objects.using(alias).filter(pk__in=ids, status=NotificationStatus.QUEUED)
     has_failed_before = Exists(
@@ -168,7 +178,7 @@ def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
     if connections[alias].features.has_select_for_update_of:
         # PostgreSQL: lock only the notification rows, load the rest in the same query.
         rows = list(
-            queued.select_related("recipient", "template")
+            queued.select_related("recipient")
             .annotate(has_failed_before=has_failed_before)
             .select_for_update(skip_locked=True, of=("self",))
         )
@@ -178,10 +188,17 @@ def claim(ids: Sequence[uuid.UUID]) -> list[Notification]:
         locked = list(queued.select_for_update(skip_locked=True).values_list("pk", flat=True))
         rows = list(
             Notification.objects.using(alias)
-            .select_related("recipient", "template")
+            .select_related("recipient")
             .annotate(has_failed_before=has_failed_before)
             .filter(pk__in=locked)
         )
+    # A batch's notifications share one template, or a few: load each once, not per row.
+    template_ids = {n.template_id for n in rows if n.template_id is not None} - templates.keys()
+    if template_ids:
+        templates.update(NotificationTemplate.objects.using(alias).in_bulk(template_ids))
+    for notification in rows:
+        if notification.template_id is not None:
+            notification.template = templates[notification.template_id]
     order = {pk: index for index, pk in enumerate(ids)}
     return sorted(rows, key=lambda n: order[n.pk])
 
