@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 
 from .arguments import check_message_arguments, check_recipients_and_key, check_storable
 from .backends import get_backend
@@ -32,6 +33,7 @@ from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, plain_context, with_values
 from .recipient_data import recipient_context
 from .rendering import render_message
+from .row_insert import insert_rows
 from .signals import notification_queued
 
 #: Namespace of the ids derived from idempotency keys (any fixed UUID will do).
@@ -114,7 +116,7 @@ def notify_many(
     notifications = [notification for notification, _extra in built]
     extras = {notification.pk: extra for notification, extra in built if extra}
     if idempotency_key is None:
-        Notification.objects.bulk_create(notifications)
+        insert_rows(Notification, notifications, now=timezone.now())
         deliver_on_commit(notifications, extras)
         return notifications
     stored, inserted = insert_idempotent(notifications)

@@ -11,17 +11,16 @@ recorded, and a notification sent in the wave gets that moment as ``sent_at``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connections, router
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from .choices import NotificationStatus
 from .models import DeliveryReceipt, Notification
+from .row_insert import insert_rows, preparers, values_statement
 from .signals import receipt_recorded
 from .status import STATUS_FOR_RECEIPT, advance, column_of, forward_statement, prepared_pk
 
@@ -66,7 +65,9 @@ def record_wave(
         return []
     now = now or timezone.now()
     receipts = [item.receipt(now) for item in to_write]
-    insert_receipts([r for r, item in zip(receipts, to_write, strict=True) if not item.written])
+    insert_receipts(
+        [r for r, item in zip(receipts, to_write, strict=True) if not item.written], now
+    )
     by_status: dict[str, list[ReceiptToWrite]] = {}
     for item in to_write:
         if item.moves_status:
@@ -80,35 +81,12 @@ def record_wave(
     return receipts
 
 
-def insert_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
-    """INSERT the receipts as they are (``received_at`` included), skipping any that a
+def insert_receipts(receipts: Sequence[DeliveryReceipt], now: datetime) -> None:
+    """INSERT the receipts in one statement (:mod:`.row_insert`), skipping any that a
     unique constraint refuses: a (gateway id, status) already on record must not undo a
-    wave whose messages have gone out.
-
-    Written by hand rather than with ``bulk_create()``: its ``auto_now_add`` would give
-    every row its own time, and its per-object machinery cost more than the statement.
-    On PostgreSQL one statement takes a column of values per parameter (``unnest``);
-    elsewhere one statement of one row is executed for many (``executemany``), which
-    mysqlclient sends as one multi-row INSERT. Either way the statement is short and
-    parsed once, where one of hundreds of rows would be parsed again on every wave.
-    """
-    using = router.db_for_write(DeliveryReceipt)
-    connection = connections[using]
-    fields = DeliveryReceipt._meta.local_concrete_fields
-    rows = [
-        [field.get_db_prep_save(getattr(receipt, field.attname), connection) for field in fields]
-        for receipt in receipts
-    ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(rows) > 1:
-            # One array per column: seven parameters, however many rows.
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            cursor.execute(unnest_statement(using), columns)
-        else:
-            cursor.executemany(insert_statement(using), rows)
-    for receipt in receipts:
-        receipt._state.adding = False
-        receipt._state.db = using
+    wave whose messages have gone out. ``bulk_create()`` would give every row its own
+    ``received_at`` (``auto_now_add``); here they share the wave's."""
+    insert_rows(DeliveryReceipt, receipts, now=now, ignore_conflicts=True)
 
 
 def insert_one_receipt(item: ReceiptToWrite, at: datetime) -> DeliveryReceipt | None:
@@ -119,49 +97,16 @@ def insert_one_receipt(item: ReceiptToWrite, at: datetime) -> DeliveryReceipt | 
     connection = connections[using]
     fields = DeliveryReceipt._meta.local_concrete_fields
     params = [
-        field.get_db_prep_save(getattr(receipt, field.attname), connection) for field in fields
+        prepare(getattr(receipt, field.attname))
+        for field, prepare in zip(fields, preparers(DeliveryReceipt, using), strict=True)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(insert_statement(using), params)
+        cursor.execute(values_statement(DeliveryReceipt, using, True), params)
         if cursor.rowcount != 1:
             return None
     receipt._state.adding = False
     receipt._state.db = using
     return receipt
-
-
-@functools.cache
-def unnest_statement(alias: str) -> str:
-    """PostgreSQL: ``INSERT INTO receipt (...) SELECT * FROM unnest(%s::type[], ...) ON
-    CONFLICT DO NOTHING``, one array parameter per column."""
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = DeliveryReceipt._meta.local_concrete_fields
-    arrays = ", ".join(f"%s::{field.cast_db_type(connection)}[]" for field in fields)
-    return (
-        f"INSERT INTO {quote(DeliveryReceipt._meta.db_table)} "
-        f"({', '.join(quote(str(field.column)) for field in fields)}) "
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-    )
-
-
-@functools.cache
-def insert_statement(alias: str) -> str:
-    """``INSERT [IGNORE] INTO receipt (...) VALUES (...) [ON CONFLICT DO NOTHING]``."""
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = DeliveryReceipt._meta.local_concrete_fields
-    return " ".join(
-        part
-        for part in (
-            connection.ops.insert_statement(on_conflict=OnConflict.IGNORE),
-            quote(DeliveryReceipt._meta.db_table),
-            f"({', '.join(quote(str(field.column)) for field in fields)})",
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-        )
-        if part
-    )
 
 
 def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime) -> None:
