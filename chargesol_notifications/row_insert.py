@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.constants import OnConflict
 
@@ -55,7 +55,9 @@ def insert_rows(
         ]
         for instance in objects
     ]
-    with connection.cursor() as cursor:
+    # One transaction, as bulk_create() has: all rows or none, and SQLite in autocommit
+    # would otherwise commit (and sync to disk) once per row of executemany().
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(rows) > 1:
             columns = [list(column) for column in zip(*rows, strict=True)]
             cursor.execute(unnest_statement(model, using, ignore_conflicts), columns)
