@@ -163,3 +163,14 @@ class MissingPlaceholderError(Exception):
     def __init__(self, variable: str | None) -> None:
         super().__init__(variable)
         self.variable = variable
+
+
+class UnreadableRecipientError(Exception):
+    """Internal: carries the :class:`InvalidContextError` of a ``recipient`` value read
+    while a template renders (see ``recipient_data.LazyRecipient``). Django's variable
+    lookup swallows a ``ValueError`` and takes the variable for missing, so the error
+    travels in this, and ``rendering.render_errors`` raises the one it carries."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error

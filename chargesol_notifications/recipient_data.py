@@ -8,23 +8,32 @@ for why templates see plain data only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.db.models.fields.related_descriptors import (
+    ForwardManyToOneDescriptor,
+    ReverseManyToOneDescriptor,
+    ReverseOneToOneDescriptor,
+)
+from django.db.models.manager import ManagerDescriptor
 from django.utils.functional import Promise
 
 from .conf import SETTING_NAME, get_setting
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, UnreadableRecipientError
 from .plain_data import LIMITS, Converter, PlainMapping, is_sensitive_name
 
 __all__ = [
     "PERMISSION_ATTRIBUTES",
+    "LazyRecipient",
     "recipient_context",
     "recipient_context_attributes",
+    "recipient_reader",
     "refused_attribute",
 ]
 
@@ -84,19 +93,130 @@ def recipient_context(user: Any) -> PlainMapping:
     converter = Converter(LIMITS)
     data: dict[str, Any] = {}
     for key, attribute in _allowed_attributes():
-        value = getattr(user, attribute, _MISSING)
+        value = read_attribute(user, key, attribute, converter)
+        if value is not _MISSING:
+            data[key] = value
+    return PlainMapping(data)
+
+
+def read_attribute(user: Any, key: str, attribute: str, converter: Converter) -> Any:
+    """One allow-listed attribute of ``user`` as plain data, or ``_MISSING``."""
+    value = getattr(user, attribute, _MISSING)
+    if value is _MISSING:
+        return value
+    if callable(value) and not isinstance(value, models.Manager):
+        value = value()
+    if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
+        raise ConfigurationError(
+            f"{SETTING_NAME}['RECIPIENT_CONTEXT']: the user's {attribute!r} is a "
+            f"{type(value).__qualname__}, not plain data (text, a number, a date); list "
+            "plain attributes only."
+        )
+    return converter.convert(value, f"recipient.{key}", 1)
+
+
+class LazyRecipient(PlainMapping):
+    """``recipient`` as ``notify()`` and ``notify_many()`` give it to templates: the
+    mapping :func:`recipient_context` builds, each attribute read from the user when a
+    template first asks for it. A template names one or two of them; the allow-list holds
+    eight by default, some of them methods, and ``notify_many()`` builds one per user.
+
+    Relations and managers are refused for the user's class before any template runs
+    (:func:`recipient_reader`), as the eager mapping refuses them.
+    """
+
+    __slots__ = ("_complete", "_converter", "_pairs", "_user")
+
+    def __init__(self, user: Any, pairs: Mapping[str, str]) -> None:
+        super().__init__({})
+        self._user = user
+        self._pairs = pairs
+        self._converter = Converter(LIMITS)
+        self._complete = False
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            pass
+        attribute = self._pairs.get(key)
+        if attribute is None:
+            raise KeyError(key)
+        try:
+            value = read_attribute(self._user, key, attribute, self._converter)
+        except ValueError as exc:
+            raise UnreadableRecipientError(exc) from exc
         if value is _MISSING:
-            continue
-        if callable(value) and not isinstance(value, models.Manager):
-            value = value()
-        if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
+            raise KeyError(key)
+        self._data[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._filled()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._filled())
+
+    def __len__(self) -> int:
+        return len(self._filled())
+
+    def __repr__(self) -> str:
+        return repr(self._filled())
+
+    __str__ = __repr__
+
+    def as_dict(self) -> dict[str, Any]:
+        self._filled()
+        return super().as_dict()
+
+    def _filled(self) -> dict[str, Any]:
+        """Every attribute read, in the allow-list's order."""
+        if not self._complete:
+            for key in self._pairs:
+                with contextlib.suppress(KeyError):
+                    self[key]
+            self._data = {key: self._data[key] for key in self._pairs if key in self._data}
+            self._complete = True
+        return self._data
+
+
+def recipient_reader() -> Callable[[Any], PlainMapping]:
+    """For one ``notify_many()`` call: user -> its :class:`LazyRecipient`.
+
+    The allow-list is read (and checked) once per call, and each user class's attributes
+    once: one that is a relation or a manager is refused here, whether or not a template
+    uses it.
+    """
+    pairs = dict(_allowed_attributes())
+    checked: set[type] = set()
+
+    def recipient_of(user: Any) -> PlainMapping:
+        if type(user) not in checked:
+            refuse_relations(type(user), pairs)
+            checked.add(type(user))
+        return LazyRecipient(user, pairs)
+
+    return recipient_of
+
+
+def refuse_relations(user_class: type, pairs: Mapping[str, str]) -> None:
+    for attribute in pairs.values():
+        descriptor = getattr(user_class, attribute, None)
+        if isinstance(descriptor, RELATION_DESCRIPTORS):
             raise ConfigurationError(
                 f"{SETTING_NAME}['RECIPIENT_CONTEXT']: the user's {attribute!r} is a "
-                f"{type(value).__qualname__}, not plain data (text, a number, a date); list "
-                "plain attributes only."
+                "relation, not plain data (text, a number, a date); list plain attributes "
+                "only."
             )
-        data[key] = converter.convert(value, f"recipient.{key}", 1)
-    return PlainMapping(data)
+
+
+#: What a relation or a manager is on a model class.
+RELATION_DESCRIPTORS: tuple[type, ...] = (
+    ForwardManyToOneDescriptor,
+    ReverseOneToOneDescriptor,
+    ReverseManyToOneDescriptor,
+    ManagerDescriptor,
+)
 
 
 def _allowed_attributes() -> tuple[tuple[str, str], ...]:

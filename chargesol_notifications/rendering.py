@@ -41,11 +41,13 @@ from django.utils.translation import gettext_lazy as _
 
 from .choices import TemplateChannel
 from .exceptions import (
+    ConfigurationError,
     ForbiddenTemplateSyntaxError,
     MissingPlaceholderError,
     RenderBudgetExceededError,
     TemplateBudgetError,
     TemplateRenderError,
+    UnreadableRecipientError,
 )
 from .plain_data import plain_context
 from .render_budget import RenderBudget, render_limits, rendering_under
@@ -249,8 +251,10 @@ def render_errors(label: str, budget: RenderBudget | None = None) -> Iterator[No
     """Turn whatever rendering raises into a TemplateRenderError naming ``label``."""
     try:
         yield
-    except TemplateRenderError:
-        raise
+    except (TemplateRenderError, ConfigurationError):
+        raise  # a deployment's recipient setting names something that is not plain data
+    except UnreadableRecipientError as exc:
+        raise exc.error from exc.error.__cause__
     except Exception as exc:
         # Over budget first: Django's {% if %} may have hidden the budget's exception,
         # and something else failed afterwards.

@@ -8,7 +8,9 @@ Here each column gets the one conversion its database needs (a UUID as hex where
 is no native UUID type, a datetime as the backend adapts it, anything else as it is),
 worked out once per column, and the statement stays short:
 
-* PostgreSQL: ``INSERT ... SELECT * FROM unnest(%s::type[], ...)``, one array per column;
+* PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3), or where conflicts are to be skipped,
+  ``INSERT ... SELECT * FROM unnest(%s::type[], ...) ON CONFLICT DO NOTHING``, one
+  array per column;
 * MariaDB/MySQL and SQLite: one row's ``INSERT ... VALUES (%s, ...)`` run with
   ``executemany`` (mysqlclient turns it into one multi-row INSERT).
 
@@ -58,11 +60,16 @@ def insert_rows(
     # One transaction, as bulk_create() has: all rows or none, and SQLite in autocommit
     # would otherwise commit (and sync to disk) once per row of executemany().
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(rows) > 1:
+        if connection.vendor != "postgresql" or len(rows) == 1:
+            cursor.executemany(values_statement(model, using, ignore_conflicts), rows)
+        elif not ignore_conflicts and hasattr(cursor.cursor, "copy"):
+            # psycopg 3: COPY streams the rows with no statement to build or parse.
+            with cursor.cursor.copy(copy_statement(model, using)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
             columns = [list(column) for column in zip(*rows, strict=True)]
             cursor.execute(unnest_statement(model, using, ignore_conflicts), columns)
-        else:
-            cursor.executemany(values_statement(model, using, ignore_conflicts), rows)
     for instance in objects:
         instance._state.adding = False
         instance._state.db = using
@@ -100,6 +107,14 @@ def uuid_hex(value: Any) -> Any:
 
 def adapt_datetime(connection: BaseDatabaseWrapper, value: Any) -> Any:
     return connection.ops.adapt_datetimefield_value(value) if value is not None else None
+
+
+@functools.cache
+def copy_statement(model: type[models.Model], alias: str) -> str:
+    """PostgreSQL: ``COPY t (...) FROM STDIN``."""
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in model._meta.local_concrete_fields)
+    return f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
 
 
 @functools.cache

@@ -9,7 +9,7 @@ only delivery can find (no address, a gateway refusal) never raise here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from .exceptions import (
 from .models import Notification, NotificationTemplate
 from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, plain_context, with_values
-from .recipient_data import recipient_context
+from .recipient_data import recipient_context, recipient_reader
 from .rendering import render_message
 from .row_insert import insert_rows
 from .signals import notification_queued
@@ -110,7 +110,8 @@ def notify_many(
     """
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
     users = check_recipients_and_key(recipients, idempotency_key)
-    built = [build_notification(user, spec, idempotency_key) for user in users]
+    recipient_of = recipient_reader() if spec.template is not None else None
+    built = [build_notification(user, spec, idempotency_key, recipient_of) for user in users]
     if not built:
         return []
     notifications = [notification for notification, _extra in built]
@@ -195,13 +196,17 @@ def check_context_id(context_id: uuid.UUID | str | None) -> uuid.UUID | None:
 
 
 def build_notification(
-    recipient: Any, spec: MessageSpec, idempotency_key: str | None
+    recipient: Any,
+    spec: MessageSpec,
+    idempotency_key: str | None,
+    recipient_of: Callable[[Any], PlainMapping] | None = None,
 ) -> tuple[Notification, dict[str, Any] | None]:
     """Render for one recipient (checked by notify_many()); build the (unsaved) row and
     what the backend keeps."""
     subject, body, extra = spec.subject, spec.body, None
     if spec.template is not None:
-        context = with_values(spec.context, recipient=recipient_context(recipient))
+        recipient_data = (recipient_of or recipient_context)(recipient)
+        context = with_values(spec.context, recipient=recipient_data)
         rendered = render_message(spec.template, context)
         subject, body = rendered.subject, rendered.body
         extra = backend_extra(spec, context)
