@@ -11,10 +11,11 @@ Four variants start from N queued emails and deliver all of them in this process
 - ours, cron, Django's email framework: the email channel on ``backends.email.EmailBackend``
   and so through ``django.core.mail.backends.locmem.EmailBackend``, which builds each MIME
   message (and copies it) like any mail backend;
-- django-post-office: ``mail.send_queued()`` called until the queue is empty, with its
-  ``BATCH_SIZE`` set to our ``CONCURRENCY`` (rows claimed and marked per batch) and its
-  other defaults (5 sending threads, a Log row per email sent), through Django's locmem
-  mail backend.
+- django-post-office: ``mail.send_queued()`` called until the queue is empty, through
+  Django's locmem mail backend, twice: with its defaults (batches of 100, 5 sending
+  threads, a Log row per email sent), and with its ``BATCH_SIZE`` set to our
+  ``CONCURRENCY`` (rows claimed and marked per batch). Our rates are given against the
+  faster of the two.
 
 The issue's comparison is the first against the last: the bookkeeping around a send that
 costs nothing. The third shows what Django's email framework adds, the same for both
@@ -50,8 +51,8 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=250,
         help="the email channel's CONCURRENCY: messages claimed, sent and recorded together "
-        "per wave; post-office's BATCH_SIZE is set to the same (default 250, the default "
-        "DELIVERY_BATCH_SIZE: one wave per task)",
+        "per wave; post-office also runs with its BATCH_SIZE set to the same (default 250, "
+        "the default DELIVERY_BATCH_SIZE: one wave per task)",
     )
     return parser.parse_args()
 
@@ -75,8 +76,6 @@ def main() -> None:
     from chargesol_notifications.conf import get_setting
     from chargesol_notifications.models import DeliveryReceipt, Notification
 
-    # post-office claims and marks its emails in batches: as many as our waves carry.
-    settings.POST_OFFICE = {**settings.POST_OFFICE, "BATCH_SIZE": args.concurrency}
     customers = mass_email.make_customers(args.count)
     mass_email.make_templates()
     tables = [DeliveryReceipt, Notification, DBTaskResult, Log, Email]
@@ -158,6 +157,16 @@ def main() -> None:
         while sum(post_office_mail.send_queued()):
             pass
 
+    # post-office claims and marks its emails in batches of BATCH_SIZE: measured with its
+    # default (100) and with as many as our waves carry, the stricter comparison.
+    same_batch = override_settings(
+        POST_OFFICE={**settings.POST_OFFICE, "BATCH_SIZE": args.concurrency}
+    )
+
+    def send_queued_same_batch() -> None:
+        with same_batch:
+            send_queued()
+
     def checker(expected: int, *counts: Callable[[], int]) -> None:
         for found in (count() for count in counts):
             if found != expected:
@@ -198,9 +207,14 @@ def main() -> None:
             django_email_deliver_queued,
             (in_django_outbox, ours_sent),
         ),
-        "post-office: send_queued()": (
+        "post-office: send_queued(), BATCH_SIZE 100": (
             queue_post_office,
             send_queued,
+            (in_django_outbox, post_office_sent),
+        ),
+        f"post-office: send_queued(), BATCH_SIZE {args.concurrency}": (
+            queue_post_office,
+            send_queued_same_batch,
             (in_django_outbox, post_office_sent),
         ),
     }
@@ -227,7 +241,8 @@ def main() -> None:
     reset()
 
     harness.describe_environment(vendor, args.repeats)
-    post_office_rate = args.count / timings[-1].median
+    # Against the faster of post-office's two runs.
+    post_office_rate = args.count / min(timings[-1].median, timings[-2].median)
     harness.print_table(
         f"Delivering {args.count} queued templated emails (CONCURRENCY {args.concurrency})",
         [
@@ -244,7 +259,8 @@ def main() -> None:
         ("variant", "median", "messages/s", "queries/msg", "tx stmts/msg", "rate vs post-office"),
     )
     print(
-        "\nTargets: our rate at least 2x post-office's, at most 3 queries per message.\n"
+        "\nRates are against the faster of post-office's two runs. Targets: our rate at "
+        "least 2x post-office's, at most 3 queries per message.\n"
         f"Queries counted on {len(sample)} messages; tx stmts are the BEGIN, SAVEPOINT and "
         "RELEASE statements Django sent (not counted in queries/msg)."
     )
