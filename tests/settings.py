@@ -144,3 +144,23 @@ if FAULTS_STANDIN_URL:
     if FAULTS_CONCURRENCY:
         FAULTS_SMS_CHANNEL["CONCURRENCY"] = FAULTS_CONCURRENCY
     CHARGESOL_NOTIFICATIONS["CHANNELS"]["sms"] = FAULTS_SMS_CHANNEL
+
+# --- RQ workers of tests/faults/test_rq_workers.py ---------------------------------------
+# With CHARGESOL_TEST_RQ (a Redis URL), this process is one of that test's RQ workers:
+# deliveries run through django-tasks-rq's backend on that Redis, and SMS go through the
+# Twilio backend to the stand-in the test serves at CHARGESOL_TEST_RQ_STANDIN.
+RQ_REDIS_URL = env.str("CHARGESOL_TEST_RQ", default="")
+if RQ_REDIS_URL:
+    from tests.faults import rq_support
+
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = rq_support.rq_queues(RQ_REDIS_URL)
+    TASKS[rq_support.TASK_BACKEND_ALIAS] = rq_support.TASK_BACKEND
+    CHARGESOL_NOTIFICATIONS["TASK_BACKEND"] = rq_support.TASK_BACKEND_ALIAS
+    # A retry is due at once, though still a deferred task. With a backoff it could come
+    # early: RQ keeps a deferred task's time in whole seconds, and runs it up to a second
+    # before run_after, when delivery finds it not due yet and leaves it for cron.
+    CHARGESOL_NOTIFICATIONS["RETRY_BACKOFF_SECONDS"] = 0
+    CHARGESOL_NOTIFICATIONS["CHANNELS"]["sms"] = rq_support.sms_channel(
+        env.str("CHARGESOL_TEST_RQ_STANDIN")
+    )
