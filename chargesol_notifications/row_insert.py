@@ -43,36 +43,47 @@ def insert_rows(
     if not objects:
         return
     using = router.db_for_write(model)
-    connection = connections[using]
     fields = model._meta.local_concrete_fields
     for field in fields:
         if getattr(field, "auto_now_add", False):
             for instance in objects:
                 setattr(instance, field.attname, now)
+    insert_values(
+        model,
+        [[getattr(instance, field.attname) for field in fields] for instance in objects],
+        ignore_conflicts=ignore_conflicts,
+    )
+    for instance in objects:
+        instance._state.adding = False
+        instance._state.db = using
+
+
+def insert_values(
+    model: type[models.Model], rows: Sequence[Sequence[Any]], *, ignore_conflicts: bool = False
+) -> None:
+    """INSERT ``rows``: each the values of ``model``'s concrete fields, in their order, as
+    the model holds them (converted here for the database)."""
+    if not rows:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
     prepare = preparers(model, using)
-    rows = [
-        [
-            convert(getattr(instance, field.attname))
-            for field, convert in zip(fields, prepare, strict=True)
-        ]
-        for instance in objects
+    prepared = [
+        [convert(value) for convert, value in zip(prepare, row, strict=True)] for row in rows
     ]
     # One transaction, as bulk_create() has: all rows or none, and SQLite in autocommit
     # would otherwise commit (and sync to disk) once per row of executemany().
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        if connection.vendor != "postgresql" or len(rows) == 1:
-            cursor.executemany(values_statement(model, using, ignore_conflicts), rows)
+        if connection.vendor != "postgresql" or len(prepared) == 1:
+            cursor.executemany(values_statement(model, using, ignore_conflicts), prepared)
         elif not ignore_conflicts and hasattr(cursor.cursor, "copy"):
             # psycopg 3: COPY streams the rows with no statement to build or parse.
             with cursor.cursor.copy(copy_statement(model, using)) as copy:
-                for row in rows:
+                for row in prepared:
                     copy.write_row(row)
         else:
-            columns = [list(column) for column in zip(*rows, strict=True)]
+            columns = [list(column) for column in zip(*prepared, strict=True)]
             cursor.execute(unnest_statement(model, using, ignore_conflicts), columns)
-    for instance in objects:
-        instance._state.adding = False
-        instance._state.db = using
 
 
 @functools.cache

@@ -11,19 +11,25 @@ recorded, and a notification sent in the wave gets that moment as ``sent_at``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connections, router
 from django.utils import timezone
 
 from .choices import NotificationStatus
 from .models import DeliveryReceipt, Notification
-from .row_insert import insert_rows, preparers, values_statement
-from .signals import receipt_recorded
+from .row_insert import insert_rows, insert_values, preparers, values_statement
+from .signals import notification_failed, notification_sent, receipt_recorded
 from .status import STATUS_FOR_RECEIPT, advance, column_of, forward_statement, prepared_pk
 
+#: The receipt table's columns, by attribute name, in the order of its fields.
+RECEIPT_COLUMNS: tuple[str, ...] = tuple(
+    field.attname for field in DeliveryReceipt._meta.local_concrete_fields
+)
 ERROR_CODE_MAX_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_length or 50
 
 
@@ -42,6 +48,19 @@ class ReceiptToWrite:
     #: The receipt, when it was written already (see :func:`insert_one_receipt`).
     written: DeliveryReceipt | None = None
 
+    def row(self, at: datetime) -> list[Any]:
+        """The receipt's values in the order of its fields (see :data:`RECEIPT_COLUMNS`)."""
+        values = {
+            "id": uuid.uuid4(),
+            "notification_id": self.notification.pk,
+            "status": self.status,
+            "gateway_message_id": self.gateway_message_id,
+            "error_code": self.error_code[:ERROR_CODE_MAX_LENGTH] if self.error_code else None,
+            "error_message": self.error_message,
+            "received_at": at,
+        }
+        return [values[name] for name in RECEIPT_COLUMNS]
+
     def receipt(self, at: datetime) -> DeliveryReceipt:
         if self.written is not None:
             return self.written
@@ -59,26 +78,49 @@ class ReceiptToWrite:
 
 def record_wave(
     to_write: Sequence[ReceiptToWrite], now: datetime | None = None
-) -> list[DeliveryReceipt]:
-    """Write the receipts and move the statuses: at most three queries for the wave."""
+) -> list[DeliveryReceipt | None]:
+    """Write the receipts and move the statuses: at most three queries for the wave.
+
+    Returns the receipts, as objects when a signal has receivers to hand them to (else
+    None in their place, but for those written already).
+    """
     if not to_write:
         return []
     now = now or timezone.now()
-    receipts = [item.receipt(now) for item in to_write]
-    insert_receipts(
-        [r for r, item in zip(receipts, to_write, strict=True) if not item.written], now
-    )
+    receipts: list[DeliveryReceipt | None]
+    if anyone_listens():
+        receipts = [item.receipt(now) for item in to_write]
+        insert_receipts(
+            [r for r, item in zip(receipts, to_write, strict=True) if r and not item.written],
+            now,
+        )
+    else:
+        # Nobody to hand receipt objects to: write the rows without building them.
+        insert_values(
+            DeliveryReceipt,
+            [item.row(now) for item in to_write if not item.written],
+            ignore_conflicts=True,
+        )
+        receipts = [item.written for item in to_write]
     by_status: dict[str, list[ReceiptToWrite]] = {}
     for item in to_write:
         if item.moves_status:
             by_status.setdefault(STATUS_FOR_RECEIPT[item.status], []).append(item)
     for status, items in by_status.items():
         move_wave_forward(status, items, now)
-    for item, receipt in zip(to_write, receipts, strict=True):
-        receipt_recorded.send(
-            sender=DeliveryReceipt, notification=item.notification, receipt=receipt
-        )
+    if receipt_recorded.receivers:
+        for item, receipt in zip(to_write, receipts, strict=True):
+            receipt_recorded.send(
+                sender=DeliveryReceipt, notification=item.notification, receipt=receipt
+            )
     return receipts
+
+
+def anyone_listens() -> bool:
+    """Whether a receiver of the signals a wave sends would see its receipt objects."""
+    return bool(
+        receipt_recorded.receivers or notification_sent.receivers or notification_failed.receivers
+    )
 
 
 def insert_receipts(receipts: Sequence[DeliveryReceipt], now: datetime) -> None:

@@ -158,7 +158,7 @@ def deliver_wave(
             result.outcomes[decision.item.notification.pk] = decision.outcome
         receipts = record_wave([d.receipt for d in decisions], recorded_at)
         for decision, receipt in zip(decisions, receipts, strict=True):
-            decision.announce(receipt)
+            decision.announce(receipt)  # None only when no signal has a receiver
     return result
 
 
