@@ -9,7 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
@@ -239,6 +241,16 @@ def _check_task_backend() -> list[checks.CheckMessage]:
                 id=f"{TAG}.E006",
             )
         ]
+    queue = get_setting("TASK_QUEUE")
+    queues = getattr(task_backends[alias], "queues", None) or set()
+    if queue is not None and (not isinstance(queue, str) or (queues and queue not in queues)):
+        return [
+            checks.Error(
+                f"{SETTING_NAME}['TASK_QUEUE'] is {queue!r}, which is not a queue of the "
+                f"{alias!r} task backend (its QUEUES: {', '.join(sorted(queues)) or 'any'}).",
+                id=f"{TAG}.E017",
+            )
+        ]
     return []
 
 
@@ -356,15 +368,16 @@ def _check_rate_limit_cache(limited: list[str]) -> list[checks.CheckMessage]:
         cache = caches[alias]
     except (InvalidCacheBackendError, TypeError):
         return []  # E016
-    if not isinstance(cache, LocMemCache | DummyCache):
+    if not isinstance(cache, LocMemCache | DummyCache | DatabaseCache | FileBasedCache):
         return []
     names = ", ".join(channel_setting_name(channel, "RATE_LIMIT") for channel in limited)
     return [
         checks.Warning(
-            f"{names} is counted in the {alias!r} cache, a {type(cache).__name__}: each "
-            "process keeps its own count, so every worker may send at the full rate.",
+            f"{names} is counted in the {alias!r} cache, a {type(cache).__name__}, which "
+            "either keeps a count per process or does not increment atomically: workers "
+            "counting at once may together send above the rate.",
             hint=f"Point {SETTING_NAME}['RATE_LIMIT_CACHE'] at a cache the workers share "
-            "(Redis, Memcached, the database cache).",
+            "and that increments atomically (Redis, Memcached).",
             id=f"{TAG}.W015",
         )
     ]

@@ -35,8 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_REGION": None,
     # Public base URL that gateways call back on, e.g. "https://chargesol.example.com".
     "WEBHOOK_BASE_URL": None,
-    # django.tasks backend alias that runs deliveries.
+    # django.tasks backend alias that runs deliveries, and the queue of that backend
+    # (None: the tasks framework's default queue, "default").
     "TASK_BACKEND": "default",
+    "TASK_QUEUE": None,
     # Transient failures: attempts in all (first send included) and exponential backoff.
     "MAX_ATTEMPTS": 5,
     "RETRY_BACKOFF_SECONDS": 30,

@@ -122,6 +122,9 @@ def enqueue_tasks(
     """Enqueue the tasks; a batch that fails to enqueue does not stop the others."""
     alias = task_backend_alias()
     options: dict[str, Any] = {"backend": alias}
+    queue = get_setting("TASK_QUEUE")
+    if queue is not None:
+        options["queue_name"] = str(queue)
     if run_after is not None:
         options["run_after"] = run_after
     if len(notification_ids) == 1:

@@ -30,8 +30,15 @@ def retry_delay(failures: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
+def due_at(failures: int, last_failure_at: datetime | None) -> datetime | None:
+    """When a notification with ``failures`` transient failures may be tried again: the
+    lower bound of its jittered wait after the last one. None: at once."""
+    if failures == 0 or last_failure_at is None:
+        return None
+    return last_failure_at + timedelta(seconds=base_delay(failures) / 2)
+
+
 def is_due(failures: int, last_failure_at: datetime | None, now: datetime) -> bool:
     """Whether a notification with ``failures`` transient failures may be tried now."""
-    if failures == 0 or last_failure_at is None:
-        return True
-    return now >= last_failure_at + timedelta(seconds=base_delay(failures) / 2)
+    due = due_at(failures, last_failure_at)
+    return due is None or now >= due

@@ -2,8 +2,9 @@
 
 Workers share nothing but the database and Django's cache, so both live in the cache
 named by ``RATE_LIMIT_CACHE`` (default ``"default"``). That cache must be shared by the
-workers (Redis, Memcached, the database cache) for the limit to hold across them: with
-``LocMemCache`` each process keeps its own count (system check W015 says so).
+workers and increment atomically (Redis, Memcached) for the limit to hold across them:
+with ``LocMemCache`` each process keeps its own count, and the database and file caches
+increment by reading, then writing (system check W015 warns of these).
 
 **Rate limit.** Time is cut into windows of ``max(0.1 s, 1/rate)``; each window admits
 ``rate * window`` sends (at least one), counted with the cache's atomic ``incr`` under a

@@ -45,7 +45,7 @@ from .delivery_settings import ChannelPacing, channel_pacing
 from .exceptions import DeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .outgoing import build_message
-from .retry import is_due, max_attempts, retry_delay
+from .retry import due_at, is_due, max_attempts, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent
 from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
@@ -53,6 +53,9 @@ from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
 logger = logging.getLogger("chargesol_notifications.delivery")
 
 Extras = Mapping[str, Mapping[str, Any]]
+
+#: How long after its due time a retry that ran too early is deferred to.
+EARLY_RUN_MARGIN = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,12 @@ def deliver_wave(
         for notification in claimed:
             history = histories.get(notification.pk, AttemptHistory())
             if not is_due(history.count, history.last_failure_at, now):
-                result.outcomes[notification.pk] = DeliveryOutcome("not_due")
+                # Run early: a queue that keeps times in whole seconds (RQ) can start a
+                # deferred retry up to a second before its time. Defer it again, to a
+                # moment past its due time, rather than leave it to cron.
+                due = due_at(history.count, history.last_failure_at)
+                retry_at = due + EARLY_RUN_MARGIN if due is not None else None
+                result.outcomes[notification.pk] = DeliveryOutcome("not_due", retry_at=retry_at)
                 continue
             extra = extras.get(str(notification.pk)) or {}
             prepared.append(prepare(notification, history, extra, backends))

@@ -257,12 +257,33 @@ def test_a_rate_limit_in_a_per_process_cache_is_w015(channel):
     assert "RATE_LIMIT_CACHE" in warning.hint
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.db.DatabaseCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+    ],
+)
+def test_a_rate_limit_in_a_cache_that_increments_by_get_and_set_is_w015(settings, channel, backend):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {"BACKEND": backend, "LOCATION": "throttle"},
+    }
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "RATE_LIMIT_CACHE": "shared",
+    }
+    channel(RATE_LIMIT=10)
+    (warning,) = [m for m in check_channels() if m.id == "chargesol_notifications.W015"]
+    assert "does not increment atomically" in warning.msg
+
+
 def test_a_rate_limit_in_a_shared_cache_is_fine(settings, channel):
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "shared": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "throttle",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/14",
         },
     }
     settings.CHARGESOL_NOTIFICATIONS = {
@@ -325,3 +346,52 @@ def test_a_found_message_already_recorded_for_another_notification_is_not_taken(
     n.refresh_from_db()
     assert (n.status, n.sent_at) == ("queued", None)
     assert n.receipts.order_by("received_at").last().error_code == "lookup_failed"
+
+
+# -- the task queue --------------------------------------------------------------------
+
+
+def test_task_queue_names_the_queue_of_the_tasks(
+    settings, database_queue, django_capture_on_commit_callbacks
+):
+    settings.TASKS = {
+        **settings.TASKS,
+        "database": {**settings.TASKS["database"], "QUEUES": ["default", "notifications"]},
+    }
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "TASK_QUEUE": "notifications",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_many(UserFactory.create_batch(2), "sms", body="x")
+    assert [task.queue_name for task in database_queue.all()] == ["notifications"]
+
+
+def test_a_task_queue_the_backend_does_not_have_is_e017(settings, database_queue):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "TASK_QUEUE": "notifications",
+    }
+    (error,) = [m for m in check_settings() if m.id == "chargesol_notifications.E017"]
+    assert "'notifications'" in error.msg
+
+
+# -- a retry that runs too early --------------------------------------------------------
+
+
+def test_a_retry_run_before_its_time_is_deferred_again_past_it(settings, channel):
+    """A queue that keeps times in whole seconds (RQ) may start a deferred task up to a
+    second early: the notification is not due yet, and must not wait for cron."""
+    channel(seconds=0)
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "RETRY_BACKOFF_SECONDS": 60,
+    }
+    (n,) = queued(1)
+    failure = DeliveryReceiptFactory(
+        notification=n, status="failed", gateway_message_id=None, error_code="timeout"
+    )
+    (outcome,) = deliver_batch([n.pk], channel="sms").values()
+    assert outcome.result == "not_due"
+    # due half the un-jittered wait (60 s) after the failure; deferred a second past it
+    assert outcome.retry_at == failure.received_at + timedelta(seconds=31)
