@@ -219,6 +219,16 @@ def existing_primary_keys(model: type[Model], pks: list[Any], alias: str) -> set
     batch = connection.features.max_query_params or len(pks) or 1
     found: set[Any] = set()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(pks) > 1:
+            # One array parameter: a statement of thousands of placeholders would be
+            # parsed (and, with client-side binding, quoted) again on every call.
+            prepared = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
+            array_type = f"{pk_field.cast_db_type(connection)}[]"
+            cursor.execute(
+                f"SELECT {column} FROM {table} WHERE {column} = ANY(%s::{array_type})",
+                [prepared],
+            )
+            return {pk_field.to_python(row[0]) for row in cursor.fetchall()}
         for start in range(0, len(pks), batch):
             chunk = [
                 pk_field.get_db_prep_value(pk, connection) for pk in pks[start : start + batch]
