@@ -206,7 +206,8 @@ def claim(
         templates.update(NotificationTemplate.objects.using(alias).in_bulk(template_ids))
     for notification in rows:
         if notification.template_id is not None:
-            notification.template = templates[notification.template_id]
+            # None: deleted since the row was read; the stored body is what is sent.
+            notification.template = templates.get(notification.template_id)
     order = {pk: index for index, pk in enumerate(ids)}
     return sorted(rows, key=lambda n: order[n.pk])
 
