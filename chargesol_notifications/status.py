@@ -103,6 +103,21 @@ def record_receipt(
     accepted = gateway_message_id is not None
     target = STATUS_FOR_RECEIPT[status]
     advanced = move_forward(notification.pk, target, receipt.received_at, accepted=accepted)
+    return receipt_written(notification, receipt, advanced=advanced)
+
+
+def receipt_written(
+    notification: Notification, receipt: DeliveryReceipt, *, advanced: bool
+) -> ReceiptOutcome:
+    """What follows the writing of ``receipt`` and the status UPDATE that came with it
+    (``advanced``: whether it moved the row): ``notification`` moved forward in memory as it
+    was in the database, and ``receipt_recorded`` sent.
+
+    :func:`record_receipt` ends here, and so does a caller that wrote both in a statement of
+    its own (the webhooks' lookup on PostgreSQL).
+    """
+    accepted = receipt.gateway_message_id is not None
+    target = STATUS_FOR_RECEIPT[receipt.status]
     advance(notification, target, receipt.received_at, accepted=accepted)
     receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
     return ReceiptOutcome(receipt=receipt, advanced=advanced)
@@ -130,7 +145,7 @@ def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None)
     using = router.db_for_write(DeliveryReceipt, instance=receipt)
     connection = connections[using]
     fields = DeliveryReceipt._meta.local_concrete_fields
-    params = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
+    params = receipt_values(receipt, connection)
     params.append(params[fields.index(DeliveryReceipt._meta.get_field("notification"))])
     guard = ""
     if unless is not None:
@@ -141,9 +156,23 @@ def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None)
         cursor.execute(insert_statement(using, guard), params)
         written = cursor.rowcount == 1
     if written:
-        receipt._state.adding = False
-        receipt._state.db = using
+        mark_saved(receipt, using)
     return written
+
+
+def receipt_values(receipt: DeliveryReceipt, connection: BaseDatabaseWrapper) -> list[Any]:
+    """The values of ``receipt``'s columns as an INSERT takes them, in the order of
+    ``local_concrete_fields``. Sets ``received_at`` (``auto_now_add``) as ``save()`` would."""
+    return [
+        field.get_db_prep_save(field.pre_save(receipt, True), connection)
+        for field in DeliveryReceipt._meta.local_concrete_fields
+    ]
+
+
+def mark_saved(receipt: DeliveryReceipt, using: str) -> None:
+    """Mark ``receipt`` as a row of database ``using``, as ``save()`` would."""
+    receipt._state.adding = False
+    receipt._state.db = using
 
 
 #: An SQL condition and its parameters, as ``insert_receipt`` takes ``unless``.
@@ -203,15 +232,28 @@ def move_forward(notification_id: Any, status: str, at: datetime, *, accepted: b
     more than running it.
     """
     connection = connections[router.db_for_write(Notification)]
+    sql, params = forward_update(connection, notification_id, status, at, accepted=accepted)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def forward_update(
+    connection: BaseDatabaseWrapper,
+    notification_id: Any,
+    status: str,
+    at: datetime,
+    *,
+    accepted: bool,
+) -> tuple[str, list[Any]]:
+    """The UPDATE :func:`move_forward` runs on ``connection``, and its parameters."""
     set_sent = accepted or status in (NotificationStatus.SENT, NotificationStatus.DELIVERED)
     set_delivered = status == NotificationStatus.DELIVERED
     sql, behind = forward_statement(connection.alias, status, set_sent, set_delivered)
     at_value = connection.ops.adapt_datetimefield_value(at)
     params = [status, *([at_value] * (int(set_sent) + int(set_delivered)))]
     params += [prepared_pk(notification_id, connection), *behind]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+    return sql, params
 
 
 @functools.cache

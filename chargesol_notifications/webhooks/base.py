@@ -16,8 +16,9 @@ small hooks:
   this project; it is then answered 404 before anything else.
 
 The base view records each event (:mod:`.recording`) and sends its signals in one
-transaction per event (what recording only reads is read before it opens), and owns the
-error answers:
+transaction per event (what recording only reads is read before it opens; a delivery
+report that this reading settles, see :attr:`WebhookView.record_at_lookup`, opens none),
+and owns the error answers:
 
 - 404 when the webhook is disabled;
 - 403 when validation fails, before anything is read or written;
@@ -31,7 +32,9 @@ the details go to the ``chargesol_notifications.webhooks`` logger.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
@@ -47,7 +50,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ..choices import NotificationStatus
 from ..exceptions import MalformedWebhookError, WebhookValidationError
 from ..models import CallLog, Notification
-from ..signals import call_status_recorded, notification_failed
+from ..signals import call_status_recorded, notification_failed, receipt_recorded
 from .events import WebhookEvent
 from .recording import (
     CallLogRecorded,
@@ -59,6 +62,22 @@ from .recording import (
 )
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
+
+
+@functools.cache
+def validators_of(view_class: type[WebhookView]) -> tuple[Callable[..., None], ...]:
+    """Every ``validate_request`` defined in ``view_class``'s chain, from the base classes
+    down, but the base view's: found once per class rather than at each request."""
+    return tuple(
+        cls.__dict__["validate_request"]
+        for cls in reversed(view_class.__mro__)
+        if cls is not WebhookView and "validate_request" in cls.__dict__
+    )
+
+
+def listened_to() -> bool:
+    """Whether a receiver listens to a signal that recording a delivery report sends."""
+    return bool(receipt_recorded.receivers or notification_failed.receivers)
 
 
 def plain_response(status: int, text: str) -> HttpResponse:
@@ -77,6 +96,14 @@ class WebhookView(View):
     """
 
     http_method_names = ["post"]
+
+    #: Whether a delivery report that its lookup settles is recorded and signalled without a
+    #: transaction of the view's (:meth:`process`): one whose lookup found it unknown, a
+    #: duplicate or misrouted, or wrote its receipt itself (PostgreSQL, while nobody
+    #: listens to the signals recording sends). A view whose :meth:`record` or
+    #: :meth:`signal` writes something of its own, to be rolled back with the receipt,
+    #: sets it to ``False``.
+    record_at_lookup: bool = True
 
     #: The fixed bodies of the error answers; a provider may name itself in them.
     not_found_text = "This webhook is not enabled."
@@ -116,11 +143,7 @@ class WebhookView(View):
         A view that defines none is an error (answered 500), never a webhook that takes
         anyone's word.
         """
-        validators = [
-            cls.__dict__["validate_request"]
-            for cls in reversed(type(self).__mro__)
-            if cls is not WebhookView and "validate_request" in cls.__dict__
-        ]
+        validators = validators_of(type(self))
         if not validators:
             raise NotImplementedError(f"{type(self).__name__} must implement validate_request().")
         for validator in validators:
@@ -131,15 +154,24 @@ class WebhookView(View):
 
         What recording only reads is read before the transaction opens
         (:func:`.recording.locate`), so the transaction is no longer than the writes and
-        the signals, and a duplicate report opens none.
+        the signals. A delivery report that the lookup settles opens none (see
+        :attr:`record_at_lookup`): a duplicate, an unknown or misrouted report, and on
+        PostgreSQL, while no receiver listens to ``receipt_recorded`` or
+        ``notification_failed``, a new receipt, which the lookup's statement writes itself.
         """
-        located = locate(event)
+        at_lookup = self.record_at_lookup
+        located = locate(event, write=at_lookup and not listened_to())
+        if at_lookup and isinstance(located, Located) and located.settled:
+            return self.record_and_signal(located)
         # No savepoint when nested (ATOMIC_REQUESTS, a test case): an error escaping this
         # block is answered 500, so the enclosing transaction is rightly rolled back too.
         with transaction.atomic(savepoint=False):
-            recorded = self.record(located)
-            if recorded is not None:
-                self.signal(recorded)
+            return self.record_and_signal(located)
+
+    def record_and_signal(self, event: WebhookEvent | Located) -> Recorded | None:
+        recorded = self.record(event)
+        if recorded is not None:
+            self.signal(recorded)
         return recorded
 
     # -- hooks ------------------------------------------------------------------------------

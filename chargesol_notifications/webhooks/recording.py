@@ -7,16 +7,15 @@ transaction the webhook view opens for its event, after :func:`locate` has read,
 it, what a delivery report is about. A delivery report costs at most three queries
 (:func:`record_delivery`); one that names its notification waits for that row's lock
 first, so a callback racing the send it reports on waits for that send to be recorded.
+On PostgreSQL, when no transaction around the write is needed, that lookup writes a new
+receipt itself (:func:`notification_for`): one statement, and no transaction.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
 
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -25,7 +24,24 @@ from ..choices import Channel, NotificationStatus, ReceiptStatus
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
-from ..status import Condition, ReceiptOutcome, column_of, prepared_pk, record_receipt
+from ..status import (
+    STATUS_FOR_RECEIPT,
+    ReceiptOutcome,
+    forward_update,
+    mark_saved,
+    prepared_pk,
+    receipt_values,
+    receipt_written,
+    record_receipt,
+)
+from .delivery_sql import (
+    NOTIFICATION_ATTNAMES,
+    claimed_elsewhere,
+    delivery_sql,
+    holds,
+    read_notification,
+    recording_by_id,
+)
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
 
 logger = logging.getLogger("chargesol_notifications.webhooks")
@@ -65,22 +81,45 @@ Recorded = ReceiptRecorded | CallLogRecorded | CallConnection
 
 @dataclass(frozen=True)
 class Located:
-    """A delivery report and its notification (``None``: unknown), found by :func:`locate`."""
+    """A delivery report and what its lookup (:func:`notification_for`) found.
+
+    ``notification`` is ``None`` when it is unknown. ``already_recorded`` says the receipt is
+    a duplicate; ``claimed_elsewhere`` that its gateway id belongs to another notification.
+    ``attempt`` is what the lookup wrote itself, when it was let write (see
+    :func:`notification_for`): the receipt (``None`` when a unique constraint refused it) and
+    whether the status moved; ``None`` when it wrote nothing, leaving the writing to
+    :func:`record_delivery`.
+    """
 
     event: DeliveryEvent
     notification: Notification | None
+    already_recorded: bool = False
+    claimed_elsewhere: bool = False
+    attempt: ReceiptOutcome | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing is left to write: the report is unknown, a duplicate or
+        misrouted (as the lookup saw it), or the lookup wrote it."""
+        return (
+            self.notification is None
+            or self.already_recorded
+            or self.claimed_elsewhere
+            or self.attempt is not None
+        )
 
 
-def locate(event: WebhookEvent) -> WebhookEvent | Located:
+def locate(event: WebhookEvent, *, write: bool = False) -> WebhookEvent | Located:
     """Read what recording ``event`` needs before its transaction opens: one query at most.
 
     A delivery report's notification (:func:`notification_for`), whose lookup may wait
     for a send still being recorded: run before the transaction, it waits holding
     nothing, and a duplicate or misrouted report, which it recognises, opens no
-    transaction at all. Other events are returned as they are.
+    transaction at all. With ``write`` the lookup may also record the report (see
+    :func:`notification_for`). Other events are returned as they are.
     """
     if isinstance(event, DeliveryEvent):
-        return Located(event, notification_for(event))
+        return notification_for(event, write=write)
     return event
 
 
@@ -88,9 +127,9 @@ def record_event(event: WebhookEvent | Located) -> Recorded | None:
     """Apply ``event``; return what changed, or ``None`` when nothing did."""
     match event:
         case Located():
-            return record_delivery(event.event, event.notification)
+            return record_delivery(event)
         case DeliveryEvent():
-            return record_delivery(event, notification_for(event))
+            return record_delivery(notification_for(event))
         case CallLogEvent():
             return record_call_log(event)
         case CallAnsweredEvent():
@@ -101,7 +140,7 @@ def record_event(event: WebhookEvent | Located) -> Recorded | None:
 # -- delivery reports ------------------------------------------------------------------------
 
 
-def notification_for(event: DeliveryEvent) -> Notification | None:
+def notification_for(event: DeliveryEvent, *, write: bool = False) -> Located:
     """The notification a callback is about, in one query, with two answers attached.
 
     By the URL's id, waiting for the row's lock: a send still being recorded holds that
@@ -116,117 +155,70 @@ def notification_for(event: DeliveryEvent) -> Notification | None:
     an id in the URL). Both can only turn true over time (receipts are not deleted while
     their gateway still calls), so a true answer is final, even one read before the lock
     was granted; a false one is checked again by the INSERT itself.
+
+    With ``write``, by the URL's id, on PostgreSQL: the same statement also writes the
+    receipt and moves the status (:func:`.delivery_sql.recording_by_id`) when the
+    notification is past ``queued`` (no send of its own can be in flight), so that a new
+    receipt costs this one statement. The caller lets it write only where no transaction
+    around the write is needed: nobody listens to the signals recording sends.
     """
     using = router.db_for_write(Notification)
-    sql, notifications = delivery_sql(using), Notification.objects.db_manager(using)
+    connection = connections[using]
+    sql = delivery_sql(using)
     sid, status = event.gateway_message_id, event.receipt_status
+    receipt = None
     if event.notification_id is None:
-        found = notifications.raw(sql.by_sid, [sid, status, sid])
+        statement, params = sql.by_sid, [sid, status, sid]
     else:
-        elsewhere_sql, elsewhere_params = claimed_elsewhere(event.notification_id, sid)
-        by_id = sql.by_id.format(elsewhere=elsewhere_sql)
-        pk = prepared_pk(event.notification_id, connections[using])
-        params = [sid, status, *elsewhere_params, pk, *sql.by_id_params]
-        found = notifications.raw(by_id, params)
-    return next(iter(found), None)
-
-
-def claimed_elsewhere(notification_id: uuid.UUID, sid: str) -> Condition:
-    """The SID rule, as SQL: ``sid`` has a receipt on another notification, or the
-    notification has a ``sent`` receipt for another gateway id."""
-    using = router.db_for_write(DeliveryReceipt)
-    pk = prepared_pk(notification_id, connections[using])
-    return delivery_sql(using).claimed_elsewhere, [sid, pk, pk, ReceiptStatus.SENT.value, sid]
-
-
-@dataclass(frozen=True)
-class DeliverySQL:
-    """The statements :func:`record_delivery` runs besides the receipt's INSERT.
-
-    Written in SQL and built once per database: through the ORM, building these cost more
-    than running them (the benchmark in ``bench/bench_webhooks.py``). What they say:
-
-    - ``already_recorded``: ``DeliveryReceipt(gateway_message_id=sid, status=status)``
-      exists;
-    - ``claimed_elsewhere``: a receipt with ``gateway_message_id=sid`` on another
-      notification, or a ``sent`` receipt of the notification with another gateway id;
-    - ``by_id``: the notification by pk, with both answers, waiting for a lock on its row
-      (on PostgreSQL only while the row is ``queued``);
-    - ``by_sid``: the notification of the first receipt with ``gateway_message_id=sid``,
-      with ``already_recorded``.
-    """
-
-    claimed_elsewhere: str
-    by_id: str
-    #: The parameters of ``by_id`` after the notification's id.
-    by_id_params: tuple[str, ...]
-    by_sid: str
-
-
-@functools.cache
-def delivery_sql(alias: str) -> DeliverySQL:
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    notifications, receipts = Notification._meta, DeliveryReceipt._meta
-    n_table, r_table = quote(notifications.db_table), quote(receipts.db_table)
-
-    def r(name: str) -> str:
-        return f"{r_table}.{quote(column_of(DeliveryReceipt, name))}"
-
-    sid, status, owner = r("gateway_message_id"), r("status"), r("notification")
-    already = f"EXISTS (SELECT 1 FROM {r_table} WHERE {sid} = %s AND {status} = %s)"
-    # Two EXISTS, not one over an OR: each is an index lookup (the unique constraint's
-    # index starts with the gateway id; the foreign key has its own), where PostgreSQL
-    # answered one EXISTS over the OR with a scan of the whole table.
-    elsewhere = (
-        f"(EXISTS (SELECT 1 FROM {r_table} WHERE {sid} = %s AND {owner} <> %s) OR "
-        f"EXISTS (SELECT 1 FROM {r_table} WHERE {owner} = %s AND {status} = %s "
-        f"AND {sid} IS NOT NULL AND {sid} <> %s))"
-    )
-    columns = ", ".join(
-        f"{n_table}.{quote(str(field.column))}" for field in notifications.concrete_fields
-    )
-    pk_name = quote(column_of(Notification, "pk"))
-    pk = f"{n_table}.{pk_name}"
-    wait, wait_params = "", cast(tuple[str, ...], ())
-    if connection.vendor == "postgresql":
-        # A row lock writes the row on PostgreSQL (and costs a flush at commit): only a
-        # notification still queued can have a send in flight, so only such a row is
-        # locked. A send's transaction moves the row off queued when it commits.
-        status_column = f"{n_table}.{quote(column_of(Notification, 'status'))}"
-        waiting = f"SELECT 1 FROM {n_table} AS waiting WHERE waiting.{pk_name} = {pk}"
-        wait = (
-            f" AND CASE WHEN {status_column} = %s THEN EXISTS ({waiting} FOR UPDATE) ELSE TRUE END"
-        )
-        wait_params = (NotificationStatus.QUEUED.value,)
-    elif connection.features.has_select_for_update:
-        # InnoDB keeps row locks in memory: locking a row costs no write.
-        wait = " FOR UPDATE"
-    by_id = (
-        f"SELECT {columns}, {already} AS already_recorded, {{elsewhere}} AS claimed_elsewhere "
-        f"FROM {n_table} WHERE {pk} = %s{wait}"
-    )
-    first_owner = f"(SELECT {owner} FROM {r_table} WHERE {sid} = %s LIMIT 1)"
-    by_sid = (
-        f"SELECT {columns}, {already} AS already_recorded FROM {n_table} WHERE {pk} = {first_owner}"
-    )
-    return DeliverySQL(elsewhere, by_id, wait_params, by_sid)
-
-
-def holds(condition: Condition) -> bool:
-    """Whether ``condition`` is true now (one query)."""
-    sql, params = condition
-    with connections[router.db_for_read(DeliveryReceipt)].cursor() as cursor:
-        cursor.execute(f"SELECT CASE WHEN {sql} THEN 1 ELSE 0 END", params)
+        pk = prepared_pk(event.notification_id, connection)
+        elsewhere = [sid, pk, pk, ReceiptStatus.SENT.value, sid]
+        statement, params = sql.by_id, [sid, status, *elsewhere, pk, *sql.by_id_params]
+        writing = recording_by_id(using, status) if write else None
+        if writing is not None:
+            receipt = new_receipt(event)
+            target = STATUS_FOR_RECEIPT[status]
+            values = receipt_values(receipt, connection)  # sets received_at
+            _update, forward = forward_update(
+                connection, event.notification_id, target, receipt.received_at, accepted=True
+            )
+            statement = writing
+            params += [*values, NotificationStatus.QUEUED.value, *forward]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
         row = cursor.fetchone()
-    return bool(row and row[0])
+    if row is None:
+        return Located(event, None)
+    notification = read_notification(using, row)
+    if receipt is not None:
+        receipt.notification = notification  # as record_receipt() builds it
+    width = len(NOTIFICATION_ATTNAMES)
+    answers = [bool(answer) for answer in row[width:]]
+    if event.notification_id is None:
+        return Located(event, notification, already_recorded=answers[0])
+    already, elsewhere_now = answers[0], answers[1]
+    attempt = None
+    if receipt is not None and notification.status != NotificationStatus.QUEUED:
+        written, moved = answers[2], answers[3]
+        if written:
+            mark_saved(receipt, using)
+        attempt = ReceiptOutcome(receipt=receipt if written else None, advanced=moved)
+    return Located(event, notification, already, elsewhere_now, attempt)
 
 
-def record_delivery(
-    event: DeliveryEvent, notification: Notification | None
-) -> ReceiptRecorded | None:
-    """Write the receipt ``event`` reports on ``notification`` (:func:`notification_for`),
-    unless there is none or it is the wrong one.
+def new_receipt(event: DeliveryEvent) -> DeliveryReceipt:
+    """The receipt ``event`` reports, not saved yet (its notification by id only)."""
+    return DeliveryReceipt(
+        notification_id=event.notification_id,
+        status=event.receipt_status,
+        gateway_message_id=event.gateway_message_id,
+        error_code=event.error_code,
+        error_message=event.error_message or "",
+    )
+
+
+def record_delivery(located: Located) -> ReceiptRecorded | None:
+    """Write the receipt ``located.event`` reports on the notification its lookup found
+    (:func:`notification_for`), unless there is none or it is the wrong one.
 
     At most three queries with the lookup: find the notification (which also tells a
     duplicate or a misrouted callback: then that one query is all), INSERT the receipt
@@ -234,37 +226,45 @@ def record_delivery(
     :func:`~chargesol_notifications.status.insert_receipt`), then the conditional status
     UPDATE. Only when the INSERT writes nothing that the lookup did not foresee (a
     callback racing the send, or its own duplicate) is the third query a look at why.
+    When the lookup wrote the receipt itself (``located.attempt``), only that look can
+    follow it.
     """
+    event, notification = located.event, located.notification
     sid = event.gateway_message_id
-    # No savepoint when nested (the view's own transaction, ATOMIC_REQUESTS, a test
-    # case): an error escaping this block is answered 500, so it is right that the
-    # enclosing transaction is rolled back with it.
-    with transaction.atomic(savepoint=False):
-        if notification is None:
-            # Answered 200 all the same: the gateway would otherwise retry it for hours.
-            logger.warning("Status callback for unknown %s (%s)", sid, event.notification_id)
-            return None
-        # Only with an ?n=: a notification found by its gateway id is that id's by definition.
-        elsewhere = (
-            None if event.notification_id is None else claimed_elsewhere(notification.pk, sid)
-        )
-        if getattr(notification, "claimed_elsewhere", False):
+    if notification is None:
+        # Answered 200 all the same: the gateway would otherwise retry it for hours.
+        logger.warning("Status callback for unknown %s (%s)", sid, event.notification_id)
+        return None
+    if located.claimed_elsewhere:
+        misrouted(event)
+        return None
+    # Only with an ?n=: a notification found by its gateway id is that id's by definition.
+    elsewhere = None if event.notification_id is None else claimed_elsewhere(notification.pk, sid)
+    if located.already_recorded:
+        outcome = ReceiptOutcome(receipt=None, advanced=False)
+    else:
+        if located.attempt is None:
+            # No savepoint when nested (the view's own transaction, ATOMIC_REQUESTS, a
+            # test case): an error escaping this block is answered 500, so it is right
+            # that the enclosing transaction is rolled back with it.
+            with transaction.atomic(savepoint=False):
+                outcome = record_receipt(
+                    notification,
+                    event.receipt_status,
+                    gateway_message_id=sid,
+                    error_code=event.error_code,
+                    error_message=event.error_message,
+                    unless=elsewhere,
+                )
+        elif located.attempt.receipt is not None:
+            outcome = receipt_written(
+                notification, located.attempt.receipt, advanced=located.attempt.advanced
+            )
+        else:
+            outcome = located.attempt
+        if outcome.receipt is None and elsewhere is not None and holds(elsewhere):
             misrouted(event)
             return None
-        if getattr(notification, "already_recorded", False):
-            outcome = ReceiptOutcome(receipt=None, advanced=False)
-        else:
-            outcome = record_receipt(
-                notification,
-                event.receipt_status,
-                gateway_message_id=sid,
-                error_code=event.error_code,
-                error_message=event.error_message,
-                unless=elsewhere,
-            )
-            if outcome.receipt is None and elsewhere is not None and holds(elsewhere):
-                misrouted(event)
-                return None
     if outcome.receipt is None:
         logger.debug("Duplicate status callback %s %s", sid, event.receipt_status)
     return ReceiptRecorded(notification, outcome)

@@ -3,15 +3,21 @@ hooks a provider fills in, the order they run in, the answers the core owns."""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 import pytest
+from django.db import connection
 from django.http import HttpRequest
 from django.test import RequestFactory
 
 from chargesol_notifications.exceptions import WebhookValidationError
+from chargesol_notifications.models import Notification
 from chargesol_notifications.signals import notification_failed
 from chargesol_notifications.webhooks.base import WebhookView
 from chargesol_notifications.webhooks.events import DeliveryEvent, WebhookEvent
 from chargesol_notifications.webhooks.params import TextParam
+from chargesol_notifications.webhooks.recording import Recorded
 
 from ..factories import DeliveryReceiptFactory
 
@@ -61,6 +67,22 @@ class StrictExampleView(ExampleWebhookView):
 class DisabledExampleView(ExampleWebhookView):
     def disabled_reason(self) -> str | None:
         return "Example is not configured"
+
+
+class AnnouncingExampleView(ExampleWebhookView):
+    """Names the notification (``n``), and announces each receipt in a way that fails."""
+
+    def parse(self, request: HttpRequest) -> list[WebhookEvent]:
+        (event,) = super().parse(request)
+        assert isinstance(event, DeliveryEvent)
+        return [dataclasses.replace(event, notification_id=uuid.UUID(request.POST["n"]))]
+
+    def signal(self, recorded: Recorded) -> None:
+        raise RuntimeError("the announcement failed")
+
+
+class AllOrNothingExampleView(AnnouncingExampleView):
+    record_at_lookup = False
 
 
 class UncheckedView(WebhookView):
@@ -146,3 +168,25 @@ def test_the_core_records_the_event_and_signals_the_failure():
     failed = notification.receipts.get(status="failed")
     assert (failed.error_code, failed.error_message) == ("bounced", "The mailbox bounced it.")
     assert failures == [(notification.pk, "failed", "bounced", None)]  # once, not per duplicate
+
+
+def post_receipt_then_fail(view: type[WebhookView]) -> tuple[int, list[str]]:
+    """POST a new receipt to ``view``, whose signal() fails; the answer, and the receipts
+    then on record."""
+    notification = DeliveryReceiptFactory(gateway_message_id="m-43").notification
+    data = {"id": "m-43", "status": "handed-over", "n": str(notification.pk)}
+    response = post(view, data, **{"X-Example-Secret": SECRET})
+    statuses = Notification.objects.get(pk=notification.pk).receipts.values_list("status")
+    return response.status_code, sorted(status for (status,) in statuses)
+
+
+@pytest.mark.django_db(transaction=True)  # the failed callback rolls back its transaction
+def test_without_record_at_lookup_a_failing_signal_rolls_the_receipt_back():
+    assert post_receipt_then_fail(AllOrNothingExampleView) == (500, ["sent"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the lookup writes on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_with_record_at_lookup_the_receipt_is_written_before_the_signals():
+    """Nobody listens to the signals: on PostgreSQL the lookup itself wrote the receipt."""
+    assert post_receipt_then_fail(AnnouncingExampleView) == (500, ["delivered", "sent"])

@@ -10,10 +10,11 @@ not statements of the budget (Django logs them on SQLite only).
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from chargesol_notifications.models import DeliveryReceipt, Notification
 from chargesol_notifications.signals import notification_failed, receipt_recorded
@@ -145,6 +146,86 @@ def test_a_mismatched_sid_takes_one_query_and_is_recorded_nowhere(
     assert DeliveryReceipt.objects.count() == 2
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
     assert "recorded nowhere" in caplog.text
+
+
+# -- on PostgreSQL, the lookup writes a new receipt itself ------------------------------------
+
+only_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the lookup writes on PostgreSQL only"
+)
+
+
+@only_postgresql
+@pytest.mark.parametrize(
+    ("status", "extra", "expected"),
+    [
+        ("delivered", {}, "delivered"),
+        ("read", {}, "delivered"),
+        ("undelivered", {"ErrorCode": "30003"}, "failed"),
+    ],
+    ids=["delivered", "read", "failed"],
+)
+def test_on_postgresql_a_new_receipt_takes_one_query_while_nobody_listens(
+    client, standin, sent, django_assert_num_queries, status, extra, expected
+):
+    n, sid = sent
+    sent_at = Notification.objects.values_list("sent_at", flat=True).get(pk=n.pk)
+    with django_assert_num_queries(1):
+        assert callback(standin, n, sid, status, **extra).deliver(client).status_code == 200
+    n.refresh_from_db()
+    receipt = n.receipts.exclude(status="sent").get()
+    assert (n.status, receipt.gateway_message_id) == (expected, sid)
+    # Set once, when first reached: a receipt with a gateway id proves the message sent.
+    assert n.sent_at == (sent_at or receipt.received_at)
+    assert n.delivered_at == (receipt.received_at if expected == "delivered" else None)
+    if expected == "failed":
+        assert receipt.error_code == "30003"
+        assert receipt.error_message.startswith("The handset is unreachable")
+
+
+@only_postgresql
+def test_on_postgresql_a_receiver_keeps_the_write_in_the_views_transaction(
+    client, standin, sent, django_assert_num_queries, signals
+):
+    """A receiver may fail and roll the receipt back: the lookup leaves the writing to the
+    view's transaction (lookup, INSERT, UPDATE)."""
+    n, sid = sent
+    with django_assert_num_queries(3):
+        assert callback(standin, n, sid, "delivered").deliver(client).status_code == 200
+    assert signals == [("receipt_recorded", "delivered")]
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_racing_the_lookups_insert_is_written_once(client, standin, sent):
+    """The same receipt, written by another transaction after the lookup read but before
+    it committed: the lookup's INSERT waits for it and writes nothing."""
+    n, sid = sent
+    inserted, done = threading.Event(), threading.Event()
+
+    def other_callback() -> None:
+        try:
+            with transaction.atomic():
+                record_receipt(n, "delivered", gateway_message_id=sid)
+                inserted.set()
+                done.wait(timeout=0.5)  # the callback below is waiting on this row by now
+        finally:
+            inserted.set()
+            connections.close_all()
+
+    thread = threading.Thread(target=other_callback)
+    thread.start()
+    assert inserted.wait(timeout=10)
+    response = callback(standin, n, sid, "delivered").deliver(client)
+    done.set()
+    thread.join(timeout=10)
+    assert response.status_code == 200
+    assert list(n.receipts.order_by("status").values_list("status", flat=True)) == [
+        "delivered",
+        "sent",
+    ]
+    n.refresh_from_db()
+    assert n.status == "delivered"
 
 
 # -- signals: once per receipt, once per transition -------------------------------------------
