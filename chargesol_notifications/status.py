@@ -145,7 +145,7 @@ def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None)
     using = router.db_for_write(DeliveryReceipt, instance=receipt)
     connection = connections[using]
     fields = DeliveryReceipt._meta.local_concrete_fields
-    params = receipt_values(receipt, connection)
+    params = [field.get_db_prep_save(field.pre_save(receipt, True), connection) for field in fields]
     params.append(params[fields.index(DeliveryReceipt._meta.get_field("notification"))])
     guard = ""
     if unless is not None:
@@ -156,23 +156,9 @@ def insert_receipt(receipt: DeliveryReceipt, *, unless: Condition | None = None)
         cursor.execute(insert_statement(using, guard), params)
         written = cursor.rowcount == 1
     if written:
-        mark_saved(receipt, using)
+        receipt._state.adding = False
+        receipt._state.db = using
     return written
-
-
-def receipt_values(receipt: DeliveryReceipt, connection: BaseDatabaseWrapper) -> list[Any]:
-    """The values of ``receipt``'s columns as an INSERT takes them, in the order of
-    ``local_concrete_fields``. Sets ``received_at`` (``auto_now_add``) as ``save()`` would."""
-    return [
-        field.get_db_prep_save(field.pre_save(receipt, True), connection)
-        for field in DeliveryReceipt._meta.local_concrete_fields
-    ]
-
-
-def mark_saved(receipt: DeliveryReceipt, using: str) -> None:
-    """Mark ``receipt`` as a row of database ``using``, as ``save()`` would."""
-    receipt._state.adding = False
-    receipt._state.db = using
 
 
 #: An SQL condition and its parameters, as ``insert_receipt`` takes ``unless``.

@@ -11,9 +11,11 @@ import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.constants import OnConflict
 
 from ..choices import NotificationStatus, ReceiptStatus
@@ -26,6 +28,7 @@ from ..status import (
     placeholder,
     prepared_pk,
 )
+from .events import DeliveryEvent
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,8 @@ def recording_by_id(alias: str, receipt_status: str) -> str | None:
     wrote. Answers with ``by_id``'s columns, then whether a receipt was written and whether
     the status moved.
 
-    Parameters: ``by_id``'s; the receipt's values
-    (:func:`~chargesol_notifications.status.receipt_values`); ``queued``; the UPDATE's
+    Parameters: ``by_id``'s; the receipt's values (:func:`prepared_row`); ``queued``; the
+    UPDATE's
     (:func:`~chargesol_notifications.status.forward_update`, for a receipt that carries
     its gateway id).
     """
@@ -170,6 +173,35 @@ def recording_by_id(alias: str, receipt_status: str) -> str | None:
         f"moved AS ({forward} AND EXISTS (SELECT 1 FROM written) RETURNING 1) "
         "SELECT found.*, EXISTS (SELECT 1 FROM written), EXISTS (SELECT 1 FROM moved) FROM found"
     )
+
+
+RECEIPT_FIELDS = DeliveryReceipt._meta.local_concrete_fields
+
+
+def receipt_row(event: DeliveryEvent, at: datetime) -> list[Any]:
+    """The attribute values of the receipt ``event`` reports, received ``at``, in the order
+    of ``local_concrete_fields``: what ``DeliveryReceipt(...)`` and ``save()`` give it (the
+    other fields' defaults: a new id), without building the model until it is written."""
+    given = {
+        "notification_id": event.notification_id,
+        "status": event.receipt_status,
+        "gateway_message_id": event.gateway_message_id,
+        "error_code": event.error_code,
+        "error_message": event.error_message or "",
+        "received_at": at,
+    }
+    return [
+        given[field.attname] if field.attname in given else field.get_default()
+        for field in RECEIPT_FIELDS
+    ]
+
+
+def prepared_row(row: Sequence[Any], connection: BaseDatabaseWrapper) -> list[Any]:
+    """A :func:`receipt_row` as the database takes it in parameters."""
+    return [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(RECEIPT_FIELDS, row, strict=True)
+    ]
 
 
 # -- reading rows back ---------------------------------------------------------------------

@@ -28,9 +28,7 @@ from ..status import (
     STATUS_FOR_RECEIPT,
     ReceiptOutcome,
     forward_update,
-    mark_saved,
     prepared_pk,
-    receipt_values,
     receipt_written,
     record_receipt,
 )
@@ -39,7 +37,9 @@ from .delivery_sql import (
     claimed_elsewhere,
     delivery_sql,
     holds,
+    prepared_row,
     read_notification,
+    receipt_row,
     recording_by_id,
 )
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
@@ -166,7 +166,7 @@ def notification_for(event: DeliveryEvent, *, write: bool = False) -> Located:
     connection = connections[using]
     sql = delivery_sql(using)
     sid, status = event.gateway_message_id, event.receipt_status
-    receipt = None
+    new_row = None
     if event.notification_id is None:
         statement, params = sql.by_sid, [sid, status, sid]
     else:
@@ -175,45 +175,37 @@ def notification_for(event: DeliveryEvent, *, write: bool = False) -> Located:
         statement, params = sql.by_id, [sid, status, *elsewhere, pk, *sql.by_id_params]
         writing = recording_by_id(using, status) if write else None
         if writing is not None:
-            receipt = new_receipt(event)
+            # One time for received_at (auto_now_add), sent_at and delivered_at, as
+            # record_receipt() has it.
+            at = timezone.now()
+            new_row = receipt_row(event, at)
             target = STATUS_FOR_RECEIPT[status]
-            values = receipt_values(receipt, connection)  # sets received_at
             _update, forward = forward_update(
-                connection, event.notification_id, target, receipt.received_at, accepted=True
+                connection, event.notification_id, target, at, accepted=True
             )
             statement = writing
-            params += [*values, NotificationStatus.QUEUED.value, *forward]
+            params += [*prepared_row(new_row, connection), NotificationStatus.QUEUED.value]
+            params += forward
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
         return Located(event, None)
     notification = read_notification(using, row)
-    if receipt is not None:
-        receipt.notification = notification  # as record_receipt() builds it
     width = len(NOTIFICATION_ATTNAMES)
     answers = [bool(answer) for answer in row[width:]]
     if event.notification_id is None:
         return Located(event, notification, already_recorded=answers[0])
     already, elsewhere_now = answers[0], answers[1]
     attempt = None
-    if receipt is not None and notification.status != NotificationStatus.QUEUED:
+    if new_row is not None and notification.status != NotificationStatus.QUEUED:
         written, moved = answers[2], answers[3]
+        receipt = None
         if written:
-            mark_saved(receipt, using)
-        attempt = ReceiptOutcome(receipt=receipt if written else None, advanced=moved)
+            receipt = DeliveryReceipt.from_db(using, None, new_row)
+            receipt.notification = notification  # as record_receipt() builds it
+        attempt = ReceiptOutcome(receipt=receipt, advanced=moved)
     return Located(event, notification, already, elsewhere_now, attempt)
-
-
-def new_receipt(event: DeliveryEvent) -> DeliveryReceipt:
-    """The receipt ``event`` reports, not saved yet (its notification by id only)."""
-    return DeliveryReceipt(
-        notification_id=event.notification_id,
-        status=event.receipt_status,
-        gateway_message_id=event.gateway_message_id,
-        error_code=event.error_code,
-        error_message=event.error_message or "",
-    )
 
 
 def record_delivery(located: Located) -> ReceiptRecorded | None:

@@ -114,7 +114,11 @@ def channel_options(channel: str) -> Mapping[str, Any]:
     is reported by the system checks.
     """
     channels = get_setting("CHANNELS")
-    config = channels.get(channel) if isinstance(channels, Mapping) else None
+    return options_of(channels.get(channel) if isinstance(channels, Mapping) else None)
+
+
+def options_of(config: object) -> Mapping[str, Any]:
+    """The ``OPTIONS`` of one entry of ``CHANNELS``, or ``{}`` when it has none."""
     options = config.get("OPTIONS") if isinstance(config, Mapping) else None
     return options if isinstance(options, Mapping) else {}
 
@@ -122,12 +126,13 @@ def channel_options(channel: str) -> Mapping[str, Any]:
 def twilio_auth_tokens() -> list[str]:
     """Every distinct ``AUTH_TOKEN`` among the channels' ``OPTIONS``: Twilio signs with these.
 
-    Each channel may be on its own Twilio account, so every token is tried.
+    Each channel may be on its own Twilio account, so every token is tried. The setting is
+    read once per call, not once per channel.
     """
     channels = get_setting("CHANNELS")
     tokens: list[str] = []
-    for channel in channels if isinstance(channels, Mapping) else ():
-        token = str(channel_options(channel).get("AUTH_TOKEN") or "")
+    for config in channels.values() if isinstance(channels, Mapping) else ():
+        token = str(options_of(config).get("AUTH_TOKEN") or "")
         if token and token not in tokens:
             tokens.append(token)
     return tokens
@@ -145,7 +150,8 @@ def public_url(request: HttpRequest) -> str:
 
 def validate_signature(request: HttpRequest) -> None:
     """Raise ``WebhookValidationError`` unless ``X-Twilio-Signature`` matches a token."""
-    signature = request.headers.get("X-Twilio-Signature", "")
+    # META, not request.headers: that builds a dict of every header at each request.
+    signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
     if not signature:
         raise WebhookValidationError("The request has no X-Twilio-Signature.")
     url = public_url(request)

@@ -373,6 +373,14 @@ def test_callbacks_pass_login_required_middleware(client, standin, sent_sms, set
     assert first.receipts.filter(status="delivered", gateway_message_id=sid).exists()
 
 
+def test_callbacks_need_no_csrf_token(standin, sent_sms):
+    (first, sid), _second = sent_sms
+    (callback,) = standin.callbacks(sid, ["delivered"])
+    assert callback.deliver(Client(enforce_csrf_checks=True)).status_code == 200
+    first.refresh_from_db()
+    assert first.status == "delivered"
+
+
 # -- 5. the answer URL after the call ------------------------------------------------------------
 
 
