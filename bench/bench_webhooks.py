@@ -16,8 +16,15 @@ wrong final status; (b) one row per callback. It prints requests/s of both, per 
 their medians, and the ratio (a)/(b). Loopback only; every request has a timeout, the
 whole measurement a time limit; gunicorn is stopped and the database dropped at the end.
 
+By default each run posts all of one endpoint's callbacks, then all of the other's (which
+goes first alternates from run to run). On a machine whose load changes while a run goes
+on, ``--blocks K`` takes turns instead: each endpoint's callbacks in K blocks, (a) and (b)
+alternating block by block, so that both meet the same changes; each endpoint's time is
+the sum of its blocks'.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/bench_webhooks.py
     python bench/bench_webhooks.py --callbacks 2000 --runs 1      # a smoke run
+    python bench/bench_webhooks.py --blocks 10                    # (a) and (b) take turns
 """
 
 from __future__ import annotations
@@ -67,6 +74,19 @@ class Load:
     @property
     def requests_per_second(self) -> float:
         return sum(self.answered.values()) / self.seconds
+
+    def __add__(self, other: Load) -> Load:
+        """Two loads of one endpoint as one: their times and answers added up."""
+        answered = dict(self.answered)
+        for status, count in other.answered.items():
+            answered[status] = answered.get(status, 0) + count
+        return Load(
+            self.label,
+            self.seconds + other.seconds,
+            answered,
+            self.errors + other.errors,
+            self.unsent + other.unsent,
+        )
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -303,10 +323,12 @@ def one_run(port: int, args: argparse.Namespace, seed: int) -> tuple[Load, Load]
     order = [("real", real_callbacks), ("floor", floor_callbacks)]
     if seed % 2:
         order.reverse()
-    loads = {
-        label: post_all(label, port, callbacks, args.connections, args.time_limit)
-        for label, callbacks in order
-    }
+    loads: dict[str, Load] = {}
+    for block in range(args.blocks):
+        for label, callbacks in order:
+            part = callbacks[block :: args.blocks]
+            load = post_all(label, port, part, args.connections, args.time_limit / args.blocks)
+            loads[label] = loads[label] + load if label in loads else load
     real, floor = loads["real"], loads["floor"]
     problems = {f"(a) {k}": v for k, v in check_real(real_tag, real_pairs).items()}
     problems |= {f"(b) {k}": v for k, v in check_floor(floor_tag, len(floor_callbacks)).items()}
@@ -334,9 +356,17 @@ def main() -> None:
     parser.add_argument(
         "--time-limit", type=float, default=600, help="seconds per endpoint and run at most"
     )
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=1,
+        help="per run, post each endpoint's callbacks in this many blocks, taking turns",
+    )
     args = parser.parse_args()
     if not 2 <= args.callbacks <= 200_000 or not 1 <= args.runs <= 10:
         parser.error("--callbacks must be 2..200000 and --runs 1..10")
+    if not 1 <= args.blocks <= args.callbacks // 2:
+        parser.error("--blocks must be 1..callbacks/2")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhook_settings")
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     vendor = harness.setup()
@@ -362,7 +392,8 @@ def main() -> None:
     harness.describe_environment(vendor, args.runs)
     print(
         f"gunicorn: {args.workers} sync workers; {args.connections} connections; "
-        f"{args.callbacks} callbacks per endpoint and run; {os.cpu_count()} CPUs."
+        f"{args.callbacks} callbacks per endpoint and run, in {args.blocks} block(s) "
+        f"per endpoint; {os.cpu_count()} CPUs."
     )
     harness.print_table(
         "Webhook ingest (requests/s, medians of the runs)",
