@@ -1,15 +1,25 @@
 """Benchmark delivering N SMS through a Twilio stand-in that answers 100 ms late (issue 9).
 
-The stand-in runs in a process of its own (this script with ``--gateway``: a
-``TwilioStandin`` with a latency, driven over its stdin), so its threads do not share a GIL
-with the workers. ``notify_many()`` queues N SMS, one per customer, with django-tasks-db as
-the task backend; then 1 worker process (django-tasks-db's ``db_worker``) and, separately,
-4 of them deliver what it enqueued through the app's Twilio backend and the real
-``twilio`` client. Each run is timed from the start of the workers until the database shows
-all N ``sent`` (polled). The stand-in counts the creates of each notification (the
-``?n=<id>`` of each message's ``StatusCallback``): a duplicate or a lost message stops the
-benchmark with an error. Queries per message come from an untimed run of an in-process
-worker, with the stand-in's latency set to 0.
+The stand-in runs in a process of its own (this script with ``--gateway``, see
+``latency_gateway.py``), so its threads do not share a GIL with the workers. 1 worker
+process (django-tasks-db's ``db_worker``) and, separately, 4 of them deliver N SMS, one per
+customer, through the app's Twilio backend and the real ``twilio`` client.
+
+As in production, the workers are running when the messages are queued: each run starts
+its workers and waits until every one is ready, polling the queue (each worker has taken
+a probe task, see ``latency_workers.py``), untimed. Then the clock starts, ``notify_many()``
+queues the N SMS (django-tasks-db as the task backend) and the clock stops when the
+database shows all N ``sent`` (polled). The time thus includes queueing, not the workers'
+start-up, which is reported apart. (Earlier versions of this script started the clock
+with the workers: a run of 4 of them then spent about 2 of its 12 seconds starting Python
+and Django, which a deployment's workers do once, not per batch of messages.)
+
+The stand-in counts the creates of each notification (the ``?n=<id>`` of each message's
+``StatusCallback``): a duplicate or a lost message stops the benchmark with an error.
+During each timed run it reads the CPU time of the stand-in, of the workers, of their
+PostgreSQL server processes and of the whole machine (``cpu_usage.py``; Linux only).
+Queries per message come from an untimed run of an in-process worker, with the stand-in's
+latency set to 0.
 
 ``--concurrency`` and ``--batch-size`` set the SMS channel's ``CONCURRENCY`` and
 ``DELIVERY_BATCH_SIZE`` (for the batched delivery engine); left out, so are the keys.
@@ -22,188 +32,43 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from typing import Any
 
+import cpu_usage
 import harness
+from latency_gateway import Gateway, serve_gateway
+from latency_report import Run, cpu_summary, print_results
 
-BENCH_DIR = Path(__file__).resolve().parent
 BODY = "Your ChargeSol charger will update tonight between 1am and 3am. No action needed."
 #: Seconds between two looks at the database while the workers deliver.
 POLL_SECONDS = 0.05
 
 
-# -- the gateway: a stand-in in its own process --------------------------------------------------
-
-
-def serve_gateway(latency: float) -> None:
-    """``--gateway``: serve a stand-in; print its URL, then obey stdin line by line.
-
-    ``latency <seconds>`` sets its latency; ``report`` prints (as one JSON line) the creates
-    of each notification id since the last report, the spec violations and the first
-    create's wall-clock time, then forgets them. End of input stops it.
-    """
-    sys.path.insert(0, str(harness.REPO_ROOT))
-    from chargesol_notifications.testing.twilio import RecordedResource, TwilioStandin
-
-    class CountingStandin(TwilioStandin):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.counting = threading.Lock()
-            self.sends: Counter[str] = Counter()
-            self.first: float | None = None
-
-        def resource_created(self, resource: RecordedResource) -> None:
-            query = urlsplit(resource.status_callback or "").query
-            notification = parse_qs(query).get("n", ["(no n=)"])[0]
-            with self.counting:
-                self.sends[notification] += 1
-                self.first = self.first or time.time()
-
-        def report(self) -> dict[str, Any]:
-            with self.counting:
-                report = {"sends": self.sends, "first": self.first}
-                self.sends, self.first = Counter(), None
-            report["violations"] = [str(v) for v in self.violations[:5]]
-            self.reset()
-            return report
-
-    with CountingStandin(latency=latency) as standin:
-        print(standin.url, flush=True)
-        for line in sys.stdin:
-            command, _, argument = line.strip().partition(" ")
-            if command == "latency":
-                standin.latency = float(argument)
-                print("ok", flush=True)
-            elif command == "report":
-                print(json.dumps(standin.report()), flush=True)
-
-
-class Gateway:
-    """This script in ``--gateway`` mode, as a child process."""
-
-    def __init__(self, latency: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--gateway", "--latency", str(latency)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.url = self._answer()
-
-    def _answer(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise SystemExit(f"the stand-in process exited with {self.process.wait()}")
-        return line.strip()
-
-    def command(self, line: str) -> str:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def report(self) -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(self.command("report"))
-        return report
-
-    def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-# -- the workers ---------------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    """``DATABASE_URL`` with the benchmark's own database in place of the one it names."""
-    from django.conf import settings
-
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    name = settings.DATABASES["default"]["NAME"]
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-WORKER_ARGUMENTS = ["db_worker", "--backend", "database", "--no-startup-delay", "--no-reload"]
-
-
-def start_worker(log: TextIO) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), str(harness.REPO_ROOT)]),
-    }
-    command = [sys.executable, "-m", "django", *WORKER_ARGUMENTS, "--interval", "0.1"]
-    return subprocess.Popen(
-        [*command, "--verbosity", "0"], env=env, cwd=harness.REPO_ROOT, stdout=log, stderr=log
-    )
-
-
-def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM: each finishes the task it is running (none, once all are sent) and exits."""
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
-
-
 # -- one run -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    workers: int
-    count: int
-    #: From the start of the workers until all ``count`` were seen ``sent``.
-    seconds: float
-    #: From the start of the workers until the stand-in's first create.
-    first_send: float
-    problems: dict[str, int]
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds
-
-    @property
-    def sending_rate(self) -> float:
-        """The rate once sending began: without the workers' start-up."""
-        return self.count / max(self.seconds - self.first_send, 1e-9)
-
-
-def queue_sms(users: list[Any]) -> list[str]:
-    """Empty the tables, then ``notify_many()`` (autocommit: the tasks are enqueued now)."""
+def empty_tables() -> None:
     import mass_email
     from django_tasks_db.models import DBTaskResult
 
-    from chargesol_notifications import notify_many
     from chargesol_notifications.models import DeliveryReceipt, Notification
 
     mass_email.empty_tables([DeliveryReceipt, Notification, DBTaskResult])
+
+
+def queue_sms(users: list[Any]) -> list[str]:
+    """``notify_many()`` in autocommit: the tasks are enqueued before it returns."""
+    from chargesol_notifications import notify_many
+
     return [str(n.pk) for n in notify_many(users, "sms", body=BODY)]
 
 
@@ -229,15 +94,44 @@ def problems_of(ids: list[str], report: dict[str, Any], status: Counter[str]) ->
     }
 
 
+def cpu_sample(
+    gateway: Gateway, processes: list[subprocess.Popen[bytes]], backends: list[int]
+) -> cpu_usage.CpuSample:
+    times = os.times()
+    workers = [p.pid for p in processes]
+    parts = {
+        "stand-in": gateway.cpu()[0],
+        "workers": cpu_usage.processes_cpu(workers),
+        "PostgreSQL": cpu_usage.processes_cpu(backends),
+        "benchmark": times.user + times.system,
+    }
+    return cpu_usage.CpuSample.take(parts, {"workers": workers, "PostgreSQL": backends})
+
+
 def one_run(workers: int, users: list[Any], gateway: Gateway, time_limit: float) -> Run:
-    ids = queue_sms(users)
+    """Start the workers, wait until they are ready, then queue and time the delivery."""
+    from latency_workers import (
+        database_backends,
+        start_worker,
+        stop_workers,
+        task_balance,
+        wait_until_ready,
+    )
+
+    empty_tables()
     gateway.report()  # forget what came before
     with tempfile.TemporaryFile("w+") as log:
-        wall_start, start = time.time(), time.perf_counter()
+        started = time.perf_counter()
         processes = [start_worker(log) for _ in range(workers)]
         try:
+            wait_until_ready(processes)
+            startup = time.perf_counter() - started
+            backends = database_backends()
+            before = cpu_sample(gateway, processes, backends)
+            wall_start, start = time.time(), time.perf_counter()
+            ids = queue_sms(users)
+            queueing = time.perf_counter() - start
             while True:
-                time.sleep(POLL_SECONDS)
                 status = statuses()
                 seconds = time.perf_counter() - start
                 settled = sum(status[s] for s in ("sent", "delivered", "failed"))
@@ -245,6 +139,8 @@ def one_run(workers: int, users: list[Any], gateway: Gateway, time_limit: float)
                     break
                 if any(process.poll() is not None for process in processes):
                     break
+                time.sleep(POLL_SECONDS)
+            cpu = cpu_usage.difference(before, cpu_sample(gateway, processes, backends), seconds)
         finally:
             stop_workers(processes)
         log.seek(0)
@@ -253,12 +149,15 @@ def one_run(workers: int, users: list[Any], gateway: Gateway, time_limit: float)
     status = statuses()
     problems = problems_of(ids, report, status)
     problems["worker errors"] = sum(1 for p in processes if p.returncode not in (0, -15))
+    tasks, apart = task_balance()
     first = (report["first"] or wall_start) - wall_start
-    run = Run(workers, len(ids), seconds, first, problems)
+    run = Run(workers, len(ids), seconds, queueing, first, startup, cpu)
     print(
-        f"{workers} worker(s): {len(ids)} SMS in {seconds:.1f} s, {run.rate:.1f} messages/s, "
-        f"first send after {first:.1f} s; statuses {dict(status)}; "
-        + ", ".join(f"{k}: {v}" for k, v in problems.items()),
+        f"{workers} worker(s): {len(ids)} SMS in {seconds:.2f} s, {run.rate:.1f} messages/s "
+        f"(queued in {queueing:.2f} s, first send after {first:.2f} s; workers ready after "
+        f"{startup:.1f} s, untimed); tasks per worker {tasks}, the workers finished "
+        f"within {apart:.2f} s; CPU cores busy: {cpu_summary(cpu)}; statuses "
+        f"{dict(status)}; " + ", ".join(f"{k}: {v}" for k, v in problems.items()),
         flush=True,
     )
     if any(problems.values()):
@@ -306,8 +205,10 @@ def counting_queries() -> Iterator[Counter[str]]:
 def queries_per_message(users: list[Any], gateway: Gateway, latency: float) -> dict[str, float]:
     """Deliver ``users``' SMS with a worker in this process, counting its queries."""
     from django.core.management import call_command
+    from latency_workers import WORKER_ARGUMENTS
 
     gateway.command("latency 0")
+    empty_tables()
     ids = queue_sms(users)
     gateway.report()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -422,47 +323,6 @@ def main() -> None:
 
         connections.close_all()
     print_results(args, vendor, runs, queries)
-
-
-def print_results(
-    args: argparse.Namespace, vendor: str, runs: dict[int, list[Run]], queries: dict[str, float]
-) -> None:
-    rates = {n: statistics.median(r.rate for r in runs[n]) for n in runs}
-    one = rates.get(1)
-    harness.describe_environment(vendor, args.repeats)
-    print(
-        f"{args.count} SMS per run, stand-in latency {args.latency * 1000:g} ms in its own "
-        f"process; CONCURRENCY {args.concurrency or 'not set'}, DELIVERY_BATCH_SIZE "
-        f"{args.batch_size or 'not set'}; {os.cpu_count()} CPUs."
-    )
-    harness.print_table(
-        "Delivering SMS through the Twilio stand-in (medians of the runs)",
-        [
-            (
-                str(n),
-                harness.format_seconds(statistics.median(r.seconds for r in runs[n])),
-                f"{rates[n]:.1f}",
-                f"{rates[n] / one:.2f}x" if one else "",
-                harness.format_seconds(statistics.median(r.first_send for r in runs[n])),
-                f"{statistics.median(r.sending_rate for r in runs[n]):.1f}",
-            )
-            for n in runs
-        ],
-        ("workers", "time", "messages/s", "vs 1 worker", "first send", "msg/s after it"),
-    )
-    print(
-        f"\nQueries per message (one worker, in-process, latency 0): "
-        f"{queries.get('statements', 0):.2f}, plus "
-        f"{queries.get('transaction control', 0):.2f} transaction statements "
-        "(SAVEPOINT, RELEASE, ...) sent by Django."
-    )
-    print("Duplicated sends: 0; lost: 0 (checked at the stand-in and in the database).")
-    if one and 4 in rates:
-        print(
-            f"Targets: 1 worker >= 50 messages/s ({one:.1f}: "
-            f"{'met' if one >= 50 else 'not met'}); 4 workers >= 3.5x one "
-            f"({rates[4] / one:.2f}x: {'met' if rates[4] >= 3.5 * one else 'not met'})."
-        )
 
 
 if __name__ == "__main__":
