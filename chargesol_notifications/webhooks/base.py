@@ -175,6 +175,7 @@ class WebhookView(View):
             return self.record_and_signal(located)
 
     def record_and_signal(self, event: WebhookEvent | Located) -> Recorded | None:
+        """Record ``event`` (:meth:`record`), then announce what changed (:meth:`signal`)."""
         recorded = self.record(event)
         if recorded is not None:
             self.signal(recorded)
