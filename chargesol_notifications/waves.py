@@ -183,16 +183,18 @@ def claim(
             notification=OuterRef("pk"), status=ReceiptStatus.FAILED, gateway_message_id=None
         )
     )
-    if connections[alias].features.has_select_for_update_of:
+    features = connections[alias].features
+    if features.has_select_for_update_of or not features.has_select_for_update:
         # PostgreSQL: lock only the notification rows, load the rest in the same query.
+        # SQLite has no row locks (Django leaves FOR UPDATE out): one query too.
         rows = list(
             queued.select_related("recipient")
             .annotate(has_failed_before=has_failed_before)
             .select_for_update(skip_locked=True, of=("self",))
         )
     else:
-        # MariaDB locks every joined row: a user row locked by another wave would make
-        # this one skip its own notification. Lock alone, then load.
+        # MariaDB/MySQL lock every joined row: a user row locked by another wave would
+        # make this one skip its own notification. Lock alone, then load.
         locked = list(queued.select_for_update(skip_locked=True).values_list("pk", flat=True))
         rows = list(
             Notification.objects.using(alias)
