@@ -14,24 +14,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .attempts import TRANSIENT_FAILURES, AttemptHistory
 from .conf import get_setting
 from .delivery_settings import batch_size
 from .tasks_compat import task, task_backends
-from .waves import DeliveryOutcome, Extras, deliver_waves, signal_sender
+from .waves import DeliveryOutcome, Extras, deliver_waves
 
 logger = logging.getLogger("chargesol_notifications.delivery")
 
 __all__ = [
-    "TRANSIENT_FAILURES",
-    "AttemptHistory",
     "DeliveryOutcome",
     "deliver",
     "deliver_batch",
     "deliver_notification",
     "deliver_notifications",
     "enqueue_delivery",
-    "signal_sender",
 ]
 
 

@@ -14,7 +14,7 @@ pauses the channel for every worker and is sent again after the pause, up to
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -106,31 +106,43 @@ def send_paced(
     """One round: each message waits its turn (rate limit, pause), then goes out."""
     if not messages:
         return []
-    if pacing.rate_limit is None:
+    rate = pacing.rate_limit
+    if rate is None:
         throttle.wait_for_slot(channel, None)  # only waits out a pause, once per round
         return run_all(channel, send_one, messages, pacing)
-
-    def turns() -> Iterator[OutgoingMessage]:
-        for message in messages:
-            throttle.wait_for_slot(channel, pacing.rate_limit)
-            yield message
-
-    return run_all(channel, send_one, turns(), pacing)
+    return run_all(
+        channel,
+        send_one,
+        messages,
+        pacing,
+        before_each=lambda: throttle.wait_for_slot(channel, rate),
+    )
 
 
 def run_all(
     channel: str,
     call: Callable[[str, OutgoingMessage], T],
-    messages: Iterable[OutgoingMessage],
+    messages: list[OutgoingMessage],
     pacing: ChannelPacing,
+    *,
+    before_each: Callable[[], object] | None = None,
 ) -> list[T]:
     """``call(channel, message)`` for each message, in order: from the pool when the
-    channel sends in parallel, else one after another in this thread. ``messages`` is
-    consumed in this thread (so a rate limit's waits happen here, not in the pool)."""
-    items = messages if isinstance(messages, list) else None
-    in_parallel = pacing.concurrency > 1 and type(get_backend(channel)).sends_in_parallel
-    if not in_parallel or (items is not None and len(items) <= 1):
-        return [call(channel, message) for message in messages]
-    pool = executor(pacing.concurrency)
-    futures: list[Future[T]] = [pool.submit(call, channel, message) for message in messages]
-    return [future.result() for future in futures]
+    channel sends in parallel, else one after another in this thread. ``before_each``
+    runs in this thread before each message is handed over (a rate limit's wait)."""
+    in_parallel = (
+        len(messages) > 1
+        and pacing.concurrency > 1
+        and type(get_backend(channel)).sends_in_parallel
+    )
+    pool = executor(pacing.concurrency) if in_parallel else None
+    done: list[T] = []
+    futures: list[Future[T]] = []
+    for message in messages:
+        if before_each is not None:
+            before_each()
+        if pool is None:
+            done.append(call(channel, message))
+        else:
+            futures.append(pool.submit(call, channel, message))
+    return done + [future.result() for future in futures]

@@ -244,10 +244,11 @@ def forward_update(
 
 @functools.cache
 def forward_statement(
-    alias: str, status: str, set_sent: bool, set_delivered: bool
+    alias: str, status: str, set_sent: bool, set_delivered: bool, rows: int = 1
 ) -> tuple[str, tuple[str, ...]]:
     """``UPDATE <notification> SET status = %s[, sent_at = COALESCE(sent_at, %s)]... WHERE
-    id = %s AND status IN (<every status behind>)``, and those statuses."""
+    id = %s AND status IN (<every status behind>)``, and those statuses; with ``rows``
+    above 1, ``id IN (%s, ...)`` (a delivery wave's)."""
     quote = connections[alias].ops.quote_name
     meta = Notification._meta
     status_column = quote(column_of(Notification, "status"))
@@ -257,28 +258,10 @@ def forward_statement(
             column = quote(column_of(Notification, name))
             changes.append(f"{column} = COALESCE({column}, %s)")
     behind = tuple(s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status])
+    ids = "= %s" if rows == 1 else f"IN ({', '.join(['%s'] * rows)})"
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(changes)} "
-        f"WHERE {quote(column_of(Notification, 'pk'))} = %s "
+        f"WHERE {quote(column_of(Notification, 'pk'))} {ids} "
         f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
     return sql, behind
-
-
-def record_attempt_failure(
-    notification: Notification, *, error_code: str | None, error_message: str
-) -> DeliveryReceipt:
-    """Keep a transient failure on record: a ``failed`` receipt with no gateway id.
-
-    The notification stays ``queued``; these receipts are what the retry policy counts,
-    so an attempt that failed is never lost even if the process dies before retrying.
-    """
-    receipt = DeliveryReceipt.objects.create(
-        notification=notification,
-        status=ReceiptStatus.FAILED,
-        gateway_message_id=None,
-        error_code=error_code,
-        error_message=error_message,
-    )
-    receipt_recorded.send(sender=DeliveryReceipt, notification=notification, receipt=receipt)
-    return receipt

@@ -24,7 +24,7 @@ from .choices import NotificationStatus
 from .models import DeliveryReceipt, Notification
 from .row_insert import insert_rows, insert_values, preparers, values_statement
 from .signals import notification_failed, notification_sent, receipt_recorded
-from .status import STATUS_FOR_RECEIPT, advance, column_of, forward_statement, prepared_pk
+from .status import STATUS_FOR_RECEIPT, advance, forward_statement, prepared_pk
 
 #: The receipt table's columns, by attribute name, in the order of its fields.
 RECEIPT_COLUMNS: tuple[str, ...] = tuple(
@@ -48,38 +48,38 @@ class ReceiptToWrite:
     #: The receipt, when it was written already (see :func:`insert_one_receipt`).
     written: DeliveryReceipt | None = None
 
-    def row(self, at: datetime) -> list[Any]:
-        """The receipt's values in the order of its fields (see :data:`RECEIPT_COLUMNS`)."""
-        values = {
+    def values(self, at: datetime) -> dict[str, Any]:
+        """The receipt's field values, by attribute name, received ``at``."""
+        return {
             "id": uuid.uuid4(),
             "notification_id": self.notification.pk,
             "status": self.status,
             "gateway_message_id": self.gateway_message_id,
+            # Cut here, never by the database: MariaDB's INSERT IGNORE would truncate
+            # silently, PostgreSQL would refuse the whole wave.
             "error_code": self.error_code[:ERROR_CODE_MAX_LENGTH] if self.error_code else None,
             "error_message": self.error_message,
             "received_at": at,
         }
+
+    def row(self, at: datetime) -> list[Any]:
+        """The receipt's values in the order of its fields (see :data:`RECEIPT_COLUMNS`)."""
+        values = self.values(at)
         return [values[name] for name in RECEIPT_COLUMNS]
 
     def receipt(self, at: datetime) -> DeliveryReceipt:
+        """The receipt as a model object (the written one, when it was written already)."""
         if self.written is not None:
             return self.written
-        return DeliveryReceipt(
-            notification=self.notification,
-            status=self.status,
-            gateway_message_id=self.gateway_message_id,
-            # Cut here, never by the database: MariaDB's INSERT IGNORE would truncate
-            # silently, PostgreSQL would refuse the whole wave.
-            error_code=self.error_code[:ERROR_CODE_MAX_LENGTH] if self.error_code else None,
-            error_message=self.error_message,
-            received_at=at,
-        )
+        receipt = DeliveryReceipt(**self.values(at))
+        receipt.notification = self.notification  # loaded: no query for whoever reads it
+        return receipt
 
 
 def record_wave(
     to_write: Sequence[ReceiptToWrite], now: datetime | None = None
 ) -> list[DeliveryReceipt | None]:
-    """Write the receipts and move the statuses: at most three queries for the wave.
+    """Write the receipts and move the statuses: one INSERT, and one UPDATE per status.
 
     Returns the receipts, as objects when a signal has receivers to hand them to (else
     None in their place, but for those written already).
@@ -91,7 +91,7 @@ def record_wave(
     if anyone_listens():
         receipts = [item.receipt(now) for item in to_write]
         insert_receipts(
-            [r for r, item in zip(receipts, to_write, strict=True) if r and not item.written],
+            [r for r, item in zip(receipts, to_write, strict=True) if not item.written],
             now,
         )
     else:
@@ -152,37 +152,17 @@ def insert_one_receipt(item: ReceiptToWrite, at: datetime) -> DeliveryReceipt | 
 
 
 def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime) -> None:
-    """One UPDATE moving the queued notifications of ``items`` to ``status`` at ``at``.
-
-    The statement is :func:`~.status.forward_statement`'s, for many rows: ``sent_at`` is
-    set where empty when the status means the gateway took the message, or when every
-    one of them carries a gateway id; a ``failed`` wave with only some accepted sets
-    theirs in a second UPDATE.
-    """
-    accepted = [item for item in items if item.gateway_message_id is not None]
-    set_sent = status in (NotificationStatus.SENT, NotificationStatus.DELIVERED) or len(
-        accepted
-    ) == len(items)
-    set_delivered = status == NotificationStatus.DELIVERED
+    """One UPDATE moving the queued notifications of ``items`` to ``status`` at ``at``:
+    :func:`~.status.forward_statement`'s, for many rows. A wave's receipts say ``sent``
+    (with the gateway's id) or ``failed`` (before any gateway took the message), so
+    ``sent_at`` is set exactly when the status is ``sent``."""
     connection = connections[router.db_for_write(Notification)]
-    single, behind = forward_statement(connection.alias, status, set_sent, set_delivered)
-    pk_column = connection.ops.quote_name(column_of(Notification, "pk"))
-    many = single.replace(
-        f"WHERE {pk_column} = %s", f"WHERE {pk_column} IN ({', '.join(['%s'] * len(items))})"
-    )
-    at_value = connection.ops.adapt_datetimefield_value(at)
-    params = [status, *([at_value] * (int(set_sent) + int(set_delivered)))]
+    set_sent = status == NotificationStatus.SENT
+    sql, behind = forward_statement(connection.alias, status, set_sent, False, len(items))
+    params = [status, *([connection.ops.adapt_datetimefield_value(at)] if set_sent else [])]
     params += [prepared_pk(item.notification.pk, connection) for item in items]
-    params += list(behind)
+    params += behind
     with connection.cursor() as cursor:
-        cursor.execute(many, params)
-        if accepted and not set_sent:
-            sent_at = connection.ops.quote_name(column_of(Notification, "sent_at"))
-            cursor.execute(
-                f"UPDATE {connection.ops.quote_name(Notification._meta.db_table)} "
-                f"SET {sent_at} = %s WHERE {pk_column} IN "
-                f"({', '.join(['%s'] * len(accepted))}) AND {sent_at} IS NULL",
-                [at_value, *(prepared_pk(item.notification.pk, connection) for item in accepted)],
-            )
+        cursor.execute(sql, params)
     for item in items:
         advance(item.notification, status, at, accepted=item.gateway_message_id is not None)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,19 +67,6 @@ class DeliveryOutcome:
     retry_at: datetime | None = None
 
 
-@dataclass
-class WaveResult:
-    """What one wave did, notification by notification."""
-
-    outcomes: dict[uuid.UUID, DeliveryOutcome] = field(default_factory=dict)
-
-    def retries(self) -> tuple[list[uuid.UUID], datetime | None]:
-        """The notifications to try again, and when the last of them is due."""
-        ids = [pk for pk, outcome in self.outcomes.items() if outcome.retry_at is not None]
-        due = max((o.retry_at for o in self.outcomes.values() if o.retry_at), default=None)
-        return ids, due
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A claimed notification, ready to send (``message``) or already settled (``error``)."""
@@ -107,8 +94,7 @@ def deliver_waves(
     outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
     templates: dict[Any, NotificationTemplate] = {}
     for start in range(0, len(ids), size):
-        wave = deliver_wave(ids[start : start + size], extras or {}, templates)
-        outcomes.update(wave.outcomes)
+        outcomes.update(deliver_wave(ids[start : start + size], extras or {}, templates))
     return outcomes
 
 
@@ -128,18 +114,18 @@ def deliver_wave(
     ids: Sequence[uuid.UUID],
     extras: Extras,
     templates: dict[Any, NotificationTemplate] | None = None,
-) -> WaveResult:
-    """Claim, send and record one wave (see the module's docstring)."""
+) -> dict[uuid.UUID, DeliveryOutcome]:
+    """Claim, send and record one wave (see the module's docstring); each one's outcome."""
     templates = {} if templates is None else templates
-    result = WaveResult()
+    outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
     with transaction.atomic(using=router.db_for_write(Notification)):
         claimed = claim(ids, templates)
         claimed_ids = {n.pk for n in claimed}
         for pk in ids:
             if pk not in claimed_ids:
-                result.outcomes[pk] = DeliveryOutcome("skipped")
+                outcomes[pk] = DeliveryOutcome("skipped")
         if not claimed:
-            return result
+            return outcomes
         # Most rows have never failed: only those that have cost the query.
         retried = [n.pk for n in claimed if getattr(n, "has_failed_before", True)]
         histories = attempt_histories(retried) if retried else {}
@@ -154,7 +140,7 @@ def deliver_wave(
                 # moment past its due time, rather than leave it to cron.
                 due = due_at(history.count, history.last_failure_at)
                 retry_at = due + EARLY_RUN_MARGIN if due is not None else None
-                result.outcomes[notification.pk] = DeliveryOutcome("not_due", retry_at=retry_at)
+                outcomes[notification.pk] = DeliveryOutcome("not_due", retry_at=retry_at)
                 continue
             extra = extras.get(str(notification.pk)) or {}
             prepared.append(prepare(notification, history, extra, backends))
@@ -163,11 +149,11 @@ def deliver_wave(
         recorded_at = timezone.now()
         decisions = settle_found_messages(decisions, recorded_at)
         for decision in decisions:
-            result.outcomes[decision.item.notification.pk] = decision.outcome
+            outcomes[decision.item.notification.pk] = decision.outcome
         receipts = record_wave([d.receipt for d in decisions], recorded_at)
         for decision, receipt in zip(decisions, receipts, strict=True):
             decision.announce(receipt)  # None only when no signal has a receiver
-    return result
+    return outcomes
 
 
 def claim(

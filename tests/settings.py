@@ -119,8 +119,7 @@ SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010", "chargesol_notificatio
 # The delivering processes that the fault suites start (deliver_queued in subprocesses)
 # send SMS through the app's real Twilio backend to the stand-in running in the test's
 # own process: CHARGESOL_TEST_FAULTS is its URL (http://127.0.0.1:<port>).
-# CHARGESOL_TEST_FAULTS_CONCURRENCY, when given, becomes the SMS channel's CONCURRENCY;
-# the suites give it only to an app that reads that key.
+# CHARGESOL_TEST_FAULTS_CONCURRENCY, when given, becomes the SMS channel's CONCURRENCY.
 FAULTS_STANDIN_URL = env.str("CHARGESOL_TEST_FAULTS", default="")
 if FAULTS_STANDIN_URL:
     from chargesol_notifications.testing.twilio import (

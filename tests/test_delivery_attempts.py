@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chargesol_notifications.delivery import AttemptHistory
+from chargesol_notifications.attempts import AttemptHistory
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

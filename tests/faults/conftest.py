@@ -70,22 +70,6 @@ def parked_tasks(settings):
     }
 
 
-def reads_channel_key(key: str) -> bool:
-    """Whether this version of the app reads ``key`` in a ``CHANNELS`` entry.
-
-    Older versions refuse any key but ``BACKEND`` and ``OPTIONS`` (ConfigurationError);
-    the suites set ``CONCURRENCY`` only where it is read.
-    """
-    from chargesol_notifications.backends import backend_config
-    from chargesol_notifications.exceptions import ConfigurationError
-
-    try:
-        backend_config("sms", {"BACKEND": "chargesol_notifications.backends.dummy", key: 1})
-    except ConfigurationError:
-        return False
-    return True
-
-
 # -- delivering processes ---------------------------------------------------------------
 
 
@@ -103,31 +87,6 @@ def deliverer_env(standin: TwilioStandin, *, concurrency: int | None = None) -> 
     if concurrency:
         env["CHARGESOL_TEST_FAULTS_CONCURRENCY"] = str(concurrency)
     return env
-
-
-def sms_concurrency_of(env: dict[str, str]) -> int:
-    """Messages one delivering process with ``env`` has in flight at once, as its settings
-    say: the SMS channel's ``CONCURRENCY``, else its backend's default, else 1 (an app that
-    sends one message at a time has neither)."""
-    code = (
-        "import django; django.setup()\n"
-        "from django.conf import settings\n"
-        "from django.utils.module_loading import import_string\n"
-        "entry = settings.CHARGESOL_NOTIFICATIONS['CHANNELS']['sms']\n"
-        "backend = import_string(entry['BACKEND'])\n"
-        "print(entry.get('CONCURRENCY') or getattr(backend, 'default_concurrency', 1))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout.split()[-1])
 
 
 @dataclass

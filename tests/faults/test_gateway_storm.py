@@ -38,7 +38,7 @@ from chargesol_notifications.testing.twilio import (
     TwilioStandin,
 )
 
-from .conftest import BODY, Tally, make_recipients, phone, reads_channel_key, report
+from .conftest import BODY, Tally, make_recipients, phone, report
 
 pytestmark = [
     pytest.mark.faults,
@@ -222,8 +222,6 @@ PAIRS = 8
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_text_twice_to_one_number_in_one_wave(sms_through_the_standin, settings):
-    if not reads_channel_key("CONCURRENCY"):
-        pytest.skip("delivery sends one message at a time: there are no waves")
     standin = sms_through_the_standin
     config = settings.CHARGESOL_NOTIFICATIONS
     sms = {**config["CHANNELS"]["sms"], "CONCURRENCY": 2 * PAIRS}  # one wave for all

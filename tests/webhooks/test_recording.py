@@ -68,8 +68,8 @@ def signals():
 
 # -- the budget ------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
+#: A new receipt of each kind, and the status it moves its notification to.
+NEW_RECEIPTS = pytest.mark.parametrize(
     ("status", "extra", "expected"),
     [
         ("delivered", {}, "delivered"),
@@ -78,6 +78,9 @@ def signals():
     ],
     ids=["delivered", "read", "failed"],
 )
+
+
+@NEW_RECEIPTS
 def test_a_new_receipt_takes_three_queries(
     client, standin, sent, django_assert_max_num_queries, status, extra, expected
 ):
@@ -156,15 +159,7 @@ only_postgresql = pytest.mark.skipif(
 
 
 @only_postgresql
-@pytest.mark.parametrize(
-    ("status", "extra", "expected"),
-    [
-        ("delivered", {}, "delivered"),
-        ("read", {}, "delivered"),
-        ("undelivered", {"ErrorCode": "30003"}, "failed"),
-    ],
-    ids=["delivered", "read", "failed"],
-)
+@NEW_RECEIPTS
 def test_on_postgresql_a_new_receipt_takes_one_query_while_nobody_listens(
     client, standin, sent, django_assert_num_queries, status, extra, expected
 ):

@@ -16,8 +16,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from ...attempts import TRANSIENT_FAILURES
 from ...choices import NotificationStatus
-from ...delivery import TRANSIENT_FAILURES, deliver_batch, enqueue_delivery
+from ...delivery import deliver_batch, enqueue_delivery
 from ...delivery_settings import batch_size
 from ...models import Notification
 from ...retry import is_due
