@@ -9,6 +9,7 @@ and uniqueness) are explained where they are declared.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -100,6 +101,31 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # An addition to the spec (issue: staff admin): where the message actually went, so
+    # that staff can answer "I never got the text" and search by the number used even
+    # after the customer changed theirs. Written at delivery; blank until then, and for
+    # a message that failed before an address was known.
+    address = models.CharField(
+        _("address"),
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_(
+            "Where the message was sent: E.164 phone, whatsapp:+…, email, or push token "
+            "reference. Written at delivery."
+        ),
+    )
+
+    # An addition (issue: staff admin): a resend made in the admin points at the
+    # notification it repeats, so each page links to the other.
+    resent_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        verbose_name=_("resent from"),
+    )
 
     class Meta:
         verbose_name = _("notification")
@@ -110,10 +136,20 @@ class Notification(models.Model):
             models.Index(fields=["status"], name="csn_notification_status_idx"),
             models.Index(fields=["context_type"], name="csn_notification_ctx_type_idx"),
             models.Index(fields=["created_at"], name="csn_notification_created_idx"),
+            # Additions: the admin's search by the address used.
+            models.Index(fields=["address"], name="csn_notification_address_idx"),
+        ]
+        permissions = [
+            ("resend_notification", _("Can resend failed notifications")),
+            ("requeue_notification", _("Can requeue notifications stuck in queued")),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} to {self.recipient_id} ({self.status})"
+        return _("%(channel)s to %(recipient)s, %(status)s") % {
+            "channel": self.get_channel_display(),
+            "recipient": display_name(self.recipient) if self.recipient_id else "?",
+            "status": self.get_status_display().lower(),
+        }
 
 
 class CallLog(models.Model):
@@ -163,9 +199,13 @@ class CallLog(models.Model):
             models.Index(fields=["context_type"], name="csn_calllog_ctx_type_idx"),
             models.Index(fields=["called_at"], name="csn_calllog_called_at_idx"),
         ]
+        permissions = [("place_call", _("Can place calls from the admin (click-to-call)"))]
 
     def __str__(self) -> str:
-        return f"{self.get_call_type_display()} call to {self.callee_phone}"
+        return _("%(call_type)s call to %(phone)s") % {
+            "call_type": self.get_call_type_display(),
+            "phone": self.callee_phone,
+        }
 
     def append_note(self, line: str, *, save: bool = True) -> bool:
         """Add ``line`` to the notes, after what staff wrote; the one way the app does.
@@ -215,4 +255,13 @@ class DeliveryReceipt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.status} {self.gateway_message_id or ''}".strip()
+        text = _("%(status)s receipt") % {"status": self.get_status_display()}
+        if self.gateway_message_id:
+            return f"{text} ({self.gateway_message_id})"
+        return text
+
+
+def display_name(user: Any) -> str:
+    """How staff read a user's name: the full name, else the login name."""
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full_name.strip() or str(user.get_username())

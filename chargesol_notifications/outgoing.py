@@ -36,13 +36,17 @@ from .exceptions import (
     PermanentDeliveryError,
     TemplateRenderError,
 )
+from .models import Notification
 from .placeholders import placeholder_values, placeholder_values_from_text
 from .recipients import PHONE_CHANNELS, Address, normalise_phone, resolve_address
 
 if TYPE_CHECKING:
     import uuid
 
-    from .models import Notification, NotificationTemplate
+    from .models import NotificationTemplate
+
+#: ``Notification.address``'s length: a push address of many devices is cut there.
+ADDRESS_MAX_LENGTH: int = Notification._meta.get_field("address").max_length or 255
 
 #: The key of a delivery task's ``extra`` that carries a Content template's variables.
 CONTENT_VARIABLES = "content_variables"
@@ -96,6 +100,24 @@ def build_call(
 
 
 # -- the address -----------------------------------------------------------------------
+
+#: How many characters of a push token the address staff read keeps: enough to tell a
+#: customer's devices apart, and a token is a credential of the device, not for display.
+PUSH_TOKEN_SHOWN = 12
+
+
+def address_used(message: OutgoingMessage) -> str:
+    """Where ``message`` went, as ``Notification.address`` records it for staff.
+
+    E.164 for SMS and calls, ``whatsapp:+…`` for WhatsApp (as Twilio writes it), the
+    email address, and for push the start of each device token (``push:abcdef012345…``).
+    """
+    if isinstance(message.to, tuple):
+        shown = ", ".join(f"{token[:PUSH_TOKEN_SHOWN]}…" for token in message.to)
+        return f"push:{shown}"[:ADDRESS_MAX_LENGTH]
+    if message.channel == Channel.WHATSAPP:
+        return f"whatsapp:{message.to}"
+    return message.to[:ADDRESS_MAX_LENGTH]
 
 
 def recipient_address(user: Any, channel: str) -> str | tuple[str, ...]:

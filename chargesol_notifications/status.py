@@ -244,11 +244,19 @@ def forward_update(
 
 @functools.cache
 def forward_statement(
-    alias: str, status: str, set_sent: bool, set_delivered: bool, rows: int = 1
+    alias: str,
+    status: str,
+    set_sent: bool,
+    set_delivered: bool,
+    rows: int = 1,
+    *,
+    addressed: int = 0,
 ) -> tuple[str, tuple[str, ...]]:
     """``UPDATE <notification> SET status = %s[, sent_at = COALESCE(sent_at, %s)]... WHERE
     id = %s AND status IN (<every status behind>)``, and those statuses; with ``rows``
-    above 1, ``id IN (%s, ...)`` (a delivery wave's)."""
+    above 1, ``id IN (%s, ...)`` (a delivery wave's). With ``addressed``, also
+    ``address = CASE id WHEN %s THEN %s ... ELSE address END`` for that many (id,
+    address) pairs, which come after the timestamps in the parameters."""
     quote = connections[alias].ops.quote_name
     meta = Notification._meta
     status_column = quote(column_of(Notification, "status"))
@@ -257,11 +265,16 @@ def forward_statement(
         if wanted:
             column = quote(column_of(Notification, name))
             changes.append(f"{column} = COALESCE({column}, %s)")
+    pk_column = quote(column_of(Notification, "pk"))
+    if addressed:
+        address_column = quote(column_of(Notification, "address"))
+        cases = " ".join(["WHEN %s THEN %s"] * addressed)
+        changes.append(f"{address_column} = CASE {pk_column} {cases} ELSE {address_column} END")
     behind = tuple(s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status])
     ids = "= %s" if rows == 1 else f"IN ({', '.join(['%s'] * rows)})"
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(changes)} "
-        f"WHERE {quote(column_of(Notification, 'pk'))} {ids} "
+        f"WHERE {pk_column} {ids} "
         f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
     return sql, behind

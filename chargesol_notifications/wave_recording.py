@@ -47,6 +47,9 @@ class ReceiptToWrite:
     moves_status: bool = True
     #: The receipt, when it was written already (see :func:`insert_one_receipt`).
     written: DeliveryReceipt | None = None
+    #: Where the message went (``Notification.address``), written with the status; ""
+    #: when no message could be built (no address, a bad number).
+    address: str = ""
 
     def values(self, at: datetime) -> dict[str, Any]:
         """The receipt's field values, by attribute name, received ``at``."""
@@ -152,17 +155,25 @@ def insert_one_receipt(item: ReceiptToWrite, at: datetime) -> DeliveryReceipt | 
 
 
 def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime) -> None:
-    """One UPDATE moving the queued notifications of ``items`` to ``status`` at ``at``:
-    :func:`~.status.forward_statement`'s, for many rows. A wave's receipts say ``sent``
-    (with the gateway's id) or ``failed`` (before any gateway took the message), so
-    ``sent_at`` is set exactly when the status is ``sent``."""
+    """One UPDATE moving the queued notifications of ``items`` to ``status`` at ``at``, and
+    writing the address each went to: :func:`~.status.forward_statement`'s, for many
+    rows. A wave's receipts say ``sent`` (with the gateway's id) or ``failed`` (before
+    any gateway took the message), so ``sent_at`` is set exactly when the status is
+    ``sent``."""
     connection = connections[router.db_for_write(Notification)]
     set_sent = status == NotificationStatus.SENT
-    sql, behind = forward_statement(connection.alias, status, set_sent, False, len(items))
+    addressed = [item for item in items if item.address]
+    sql, behind = forward_statement(
+        connection.alias, status, set_sent, False, len(items), addressed=len(addressed)
+    )
     params = [status, *([connection.ops.adapt_datetimefield_value(at)] if set_sent else [])]
+    for item in addressed:
+        params += [prepared_pk(item.notification.pk, connection), item.address]
     params += [prepared_pk(item.notification.pk, connection) for item in items]
     params += behind
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
     for item in items:
         advance(item.notification, status, at, accepted=item.gateway_message_id is not None)
+        if item.address:
+            item.notification.address = item.address

@@ -44,7 +44,7 @@ from .choices import NotificationStatus, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
 from .exceptions import DeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
-from .outgoing import build_message
+from .outgoing import address_used, build_message
 from .retry import due_at, is_due, max_attempts, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent
@@ -293,9 +293,13 @@ class Decision:
 def decide(item: Prepared, attempt: SendAttempt) -> Decision:
     """Sent, retried later or failed: the retry policy, applied to one attempt."""
     notification = item.notification
+    address = address_used(attempt.message) if attempt.message is not None else ""
     if attempt.error is None:
         receipt = ReceiptToWrite(
-            notification, ReceiptStatus.SENT, gateway_message_id=attempt.gateway_message_id
+            notification,
+            ReceiptStatus.SENT,
+            gateway_message_id=attempt.gateway_message_id,
+            address=address,
         )
         return Decision(item, attempt, receipt, DeliveryOutcome("sent"))
     error = attempt.error
@@ -325,7 +329,11 @@ def decide(item: Prepared, attempt: SendAttempt) -> Decision:
     if error.transient:
         message = f"Gave up after {number} attempts. {message}"
     receipt = ReceiptToWrite(
-        notification, ReceiptStatus.FAILED, error_code=error.code, error_message=message
+        notification,
+        ReceiptStatus.FAILED,
+        error_code=error.code,
+        error_message=message,
+        address=address,
     )
     return Decision(item, attempt, receipt, DeliveryOutcome("failed"))
 

@@ -72,7 +72,7 @@ def test_the_twilio_stand_in_bills_the_same_segments(body, encoding, units, segm
     ("body", "encoding", "units", "segments"), list(CASES.values()), ids=list(CASES)
 )
 def test_the_admin_shows_the_same_segments(body, encoding, units, segments):
-    from chargesol_notifications.admin import NotificationAdmin
+    from chargesol_notifications.admin.notifications import NotificationAdmin
     from chargesol_notifications.models import Notification
 
     shown = NotificationAdmin.sms_segments(None, Notification(channel="sms", body=body))
