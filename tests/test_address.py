@@ -73,7 +73,9 @@ def test_a_gateway_refusal_keeps_the_address_it_was_refused_for(send, settings):
 
 
 def test_a_wave_writes_each_notifications_own_address(django_capture_on_commit_callbacks):
-    template = NotificationTemplateFactory(channel="sms", body_template="Hi {{ recipient.first_name }}")
+    template = NotificationTemplateFactory(
+        channel="sms", body_template="Hi {{ recipient.first_name }}"
+    )
     users = [UserFactory(phone=f"07700 90{index:04d}") for index in range(5)]
     with django_capture_on_commit_callbacks(execute=True):
         notifications = notify_many(users, "sms", template=template.name)
