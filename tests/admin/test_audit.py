@@ -11,7 +11,7 @@ from django.test import RequestFactory
 
 from chargesol_notifications.models import CallLog, DeliveryReceipt, Notification
 
-from .factories import (
+from ..factories import (
     CallLogFactory,
     DeliveryReceiptFactory,
     NotificationFactory,

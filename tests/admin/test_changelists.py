@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from .factories import (
+from ..factories import (
     CallLogFactory,
     DeliveryReceiptFactory,
     NotificationFactory,
