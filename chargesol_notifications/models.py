@@ -136,8 +136,9 @@ class Notification(models.Model):
             models.Index(fields=["status"], name="csn_notification_status_idx"),
             models.Index(fields=["context_type"], name="csn_notification_ctx_type_idx"),
             models.Index(fields=["created_at"], name="csn_notification_created_idx"),
-            # Additions: the admin's search by the address used.
+            # Additions: the admin's searches by the address used and by context id.
             models.Index(fields=["address"], name="csn_notification_address_idx"),
+            models.Index(fields=["context_id"], name="csn_notification_ctx_id_idx"),
         ]
         permissions = [
             ("resend_notification", _("Can resend failed notifications")),
@@ -198,6 +199,8 @@ class CallLog(models.Model):
             models.Index(fields=["call_type"], name="csn_calllog_call_type_idx"),
             models.Index(fields=["context_type"], name="csn_calllog_ctx_type_idx"),
             models.Index(fields=["called_at"], name="csn_calllog_called_at_idx"),
+            # Addition: the admin's search by number (any format, normalised to E.164).
+            models.Index(fields=["callee_phone"], name="csn_calllog_callee_phone_idx"),
         ]
         permissions = [("place_call", _("Can place calls from the admin (click-to-call)"))]
 

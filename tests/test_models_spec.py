@@ -182,8 +182,12 @@ def test_no_unspecified_fields(model):
     assert concrete == set(SPEC[model]) | set(ADDITIONS.get(model, {}))
 
 
-def test_the_address_addition_is_indexed_for_search():
-    assert ["address"] in [index.fields for index in Notification._meta.indexes]
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(Notification, "address"), (Notification, "context_id"), (CallLog, "callee_phone")],
+)
+def test_the_admins_searches_have_indexes(model, name):
+    assert [name] in [index.fields for index in model._meta.indexes]
 
 
 @pytest.mark.parametrize(
