@@ -48,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_BATCH_SIZE": 250,
     # The cache (an alias of CACHES) through which workers share rate limits and pauses.
     "RATE_LIMIT_CACHE": "default",
+    # context_type -> URL pattern name reversed with the context id as its one argument,
+    # e.g. {"lead": "admin:leads_lead_change"}: the admin links a notification to the
+    # object that triggered it. Context types without an entry get no link.
+    "CONTEXT_URLS": {},
     # NotificationTemplate name -> Twilio Content SID, for WhatsApp business-initiated messages.
     "WHATSAPP_CONTENT_TEMPLATES": {},
 }

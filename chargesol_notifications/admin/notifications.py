@@ -1,51 +1,194 @@
-"""Notifications in the admin: written by notify(), moved on by gateways, read by staff."""
+"""Notifications in the admin: written by notify(), moved on by gateways, read by staff.
+
+The list answers "what happened to this customer's messages?" without opening anything:
+who, which channel, a status badge and, for a failure, its code and a sentence staff
+can read out. The failure comes from the newest failed receipt, joined into the list's
+one query as two correlated subqueries (evaluated for the rows on the page only). The
+page of a notification is read-only: its receipts in time order, each failure
+explained, the address used, SMS segments, and links to what it was resent from or as.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from ..choices import Channel
-from ..models import DeliveryReceipt, Notification
+from ..choices import Channel, ReceiptStatus
+from ..conf import get_setting
+from ..failure_reasons import failure_reason
+from ..models import DeliveryReceipt, Notification, display_name
 from ..segments import count_segments
+from .notification_actions import NotificationActionsMixin
+from .notification_search import search_notifications
+from .overview import overview_context
 from .permissions import NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin
-from .search import user_search_fields
+
+#: How much of a failure reason the list shows; the page shows all of it.
+REASON_IN_LIST = 90
+
+
+def status_badge(status: str, label: str) -> SafeString:
+    return format_html('<span class="csn-badge csn-badge-{}">{}</span>', status, label)
 
 
 class DeliveryReceiptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryReceipt
     extra = 0
     can_delete = False
-    fields = ("status", "gateway_message_id", "error_code", "error_message", "received_at")
+    fields = ("received_at", "status", "gateway_message_id", "error_code", "explanation")
     readonly_fields = fields
     ordering = ("received_at",)
+    verbose_name_plural = _("receipts, oldest first")
+
+    @admin.display(description=_("what it means"))
+    def explanation(self, receipt: DeliveryReceipt) -> str:
+        if receipt.status != ReceiptStatus.FAILED:
+            return ""
+        reason = failure_reason(receipt.error_code, receipt.error_message)
+        # The gateway's own words too, when the sentence is ours and they add something.
+        if receipt.error_message and receipt.error_message.strip() != reason:
+            return f"{reason} ({receipt.error_message.strip()})"
+        return reason
 
 
 @admin.register(Notification)
-class NotificationAdmin(NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(
+    NotificationActionsMixin, NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Notifications are written by notify() and moved on by gateways, never by hand."""
 
     list_display = (
         "created_at",
-        "recipient",
+        "recipient_name",
+        "channel",
+        "status_badge",
+        "failure",
+        "context",
+        "template",
+        "sent_at",
+        "delivered_at",
+    )
+    list_display_links = ("created_at", "recipient_name")
+    list_filter = (
         "channel",
         "status",
         "context_type",
         "template",
-        "sms_segments",
-        "sent_at",
-        "delivered_at",
+        ("created_at", admin.DateFieldListFilter),
     )
-    list_filter = ("channel", "status", "context_type", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("recipient", "template")
-    date_hierarchy = "created_at"
-    raw_id_fields = ("recipient", "template")
-    readonly_fields = ("id", "created_at")
+    # No date_hierarchy: its year links need a DISTINCT over every row's date.
+    search_fields = ("address",)  # shows the box; get_search_results does the work
+    search_help_text = _(
+        "Name, email, phone (any format), the address used, a gateway id (SM…) or an id."
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "recipient_link",
+                    "channel",
+                    "status_badge",
+                    "address",
+                    "template",
+                    "context_link",
+                    "created_at",
+                    "sent_at",
+                    "delivered_at",
+                )
+            },
+        ),
+        (_("Message"), {"fields": ("subject", "body", "sms_segments")}),
+        (_("Resends"), {"fields": ("resent_from", "resent_as")}),
+    )
+    readonly_fields = (
+        "recipient_link",
+        "status_badge",
+        "context_link",
+        "sms_segments",
+        "resent_as",
+        "created_at",
+    )
     inlines = [DeliveryReceiptInline]
 
-    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        return (*user_search_fields("recipient"), "=receipts__gateway_message_id", "=id")
+    class Media:
+        css = {"all": ["chargesol_notifications/admin.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        newest_failure = DeliveryReceipt.objects.filter(
+            notification=OuterRef("pk"), status=ReceiptStatus.FAILED
+        ).order_by("-received_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                failure_code=Subquery(newest_failure.values("error_code")[:1]),
+                failure_message=Subquery(newest_failure.values("error_message")[:1]),
+            )
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str
+    ) -> tuple[QuerySet[Notification], bool]:
+        return search_notifications(queryset, search_term), False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        extra_context = {**(extra_context or {}), "overview": overview_context()}
+        return super().changelist_view(request, extra_context)
+
+    # -- columns and fields ------------------------------------------------------------
+
+    @admin.display(description=_("recipient"), ordering="recipient__last_name")
+    def recipient_name(self, obj: Notification) -> str:
+        return display_name(obj.recipient)
+
+    @admin.display(description=_("recipient"))
+    def recipient_link(self, obj: Notification) -> SafeString | str:
+        name = display_name(obj.recipient)
+        url = admin_url(obj.recipient, "change")
+        return format_html('<a href="{}">{}</a>', url, name) if url else name
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Notification) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("why it failed"))
+    def failure(self, obj: Notification) -> SafeString | str:
+        if obj.status != "failed":
+            return ""
+        code = getattr(obj, "failure_code", None)
+        reason = failure_reason(code, getattr(obj, "failure_message", "") or "")
+        return format_html(
+            '<span class="csn-failure"><code>{}</code> {}</span>',
+            code or "",
+            Truncator(reason).chars(REASON_IN_LIST),
+        )
+
+    @admin.display(description=_("context"), ordering="context_type")
+    def context(self, obj: Notification) -> str:
+        if not obj.context_type:
+            return ""
+        label = obj.get_context_type_display()
+        return f"{label} {str(obj.context_id)[:8]}" if obj.context_id else str(label)
+
+    @admin.display(description=_("context"))
+    def context_link(self, obj: Notification) -> SafeString | str:
+        text = (
+            self.context(obj)
+            if obj.context_id is None
+            else (f"{obj.get_context_type_display()} {obj.context_id}")
+        )
+        url = context_url(obj.context_type, obj.context_id)
+        return format_html('<a href="{}">{}</a>', url, text) if url else text
 
     @admin.display(description=_("SMS parts"))
     def sms_segments(self, obj: Notification) -> str:
@@ -53,3 +196,35 @@ class NotificationAdmin(NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.Mod
             return "-"
         count = count_segments(obj.body)
         return f"{count.segments} ({count.encoding})"
+
+    @admin.display(description=_("resent as"))
+    def resent_as(self, obj: Notification) -> SafeString | str:
+        resends = obj.resends.order_by("created_at")[:20]
+        links = (
+            (admin_url(n, "change"), f"{n.created_at:%Y-%m-%d %H:%M} ({n.get_status_display()})")
+            for n in resends
+        )
+        return format_html_join(", ", '<a href="{}">{}</a>', links) or "-"
+
+
+def admin_url(obj: Any, view: str) -> str | None:
+    """The admin URL of ``obj``'s ``view`` page, or None when its model is not registered."""
+    meta = obj._meta
+    try:
+        return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=[obj.pk])
+    except NoReverseMatch:
+        return None
+
+
+def context_url(context_type: str, context_id: Any) -> str | None:
+    """The host project's page of the object that triggered a notification, if it
+    registered one for ``context_type`` in the ``CONTEXT_URLS`` setting."""
+    if not context_type or context_id is None:
+        return None
+    name = (get_setting("CONTEXT_URLS") or {}).get(context_type)
+    if not name:
+        return None
+    try:
+        return reverse(name, args=[context_id])
+    except NoReverseMatch:
+        return None

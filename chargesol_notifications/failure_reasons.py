@@ -1,0 +1,48 @@
+"""Why a message failed, in a sentence staff can read to a customer on the phone.
+
+A failed receipt carries a code: Twilio's number (``30003``) when the gateway reported
+it, or one of the app's own (``no_address``) when delivery never reached a gateway. The
+admin shows :func:`failure_reason` in the notification list and beside each receipt.
+Twilio's codes are explained by :mod:`.twilio_codes`; this module adds the app's own.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from .twilio_codes import explain
+
+#: The app's own failure codes (``DeliveryError.code``), as staff read them.
+APP_CODES = {
+    "no_address": _("The customer has no address for this channel on their account."),
+    "invalid_phone": _("The customer's phone number is not a valid number."),
+    "invalid_email": _("The customer's email address is not valid."),
+    "invalid_address": _("The customer's address for this channel could not be used."),
+    "body_too_long": _("The message is longer than the gateway accepts."),
+    "missing_subject": _("The email had no subject."),
+    "subject_not_allowed": _("Only emails have a subject."),
+    "content_variables_missing": _(
+        "The WhatsApp Content template needs values the message did not provide."
+    ),
+    "timeout": _("The gateway did not answer in time."),
+    "connection_error": _("The gateway could not be reached."),
+    "twilio_error": _("Twilio answered with an error."),
+    "backend_error": _("The sending backend failed unexpectedly."),
+    "lookup_failed": _("Whether an earlier attempt reached the gateway could not be checked."),
+    "improperly_configured": _("The channel is not configured correctly."),
+    "not_sent": _("The mail server accepted no message."),
+    "recipients_refused": _("The mail server refused the address."),
+    "smtp_refused": _("The mail server refused the message."),
+    "smtp_connection": _("The mail server could not be reached."),
+    "email_error": _("Sending the email failed."),
+}
+
+
+def failure_reason(code: str | None, message: str = "") -> str:
+    """A staff-facing sentence for a failure's ``code``; its ``message`` when the code
+    is unknown (or absent), so a reason is never blank while there is something to say."""
+    if code:
+        sentence = explain(code) or APP_CODES.get(code, "")
+        if sentence:
+            return str(sentence)
+    return message.strip()
