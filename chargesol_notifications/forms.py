@@ -5,9 +5,16 @@ Template checks live in the model (``NotificationTemplate.clean()`` calls
 outside the admin refuses the same templates. ModelForm runs that ``clean()`` and files
 its errors under the fields they name, which is all the validation this form needs; it
 adds help texts for the staff who write templates and tidies line endings.
+
+``sample_context`` is not a model field: it holds the JSON that the admin's live preview
+and "send a test to me" render the template with (see
+:mod:`~chargesol_notifications.template_samples`). It is checked like any input, and
+never stored.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.utils.text import format_lazy
@@ -15,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import NotificationTemplate
 from .template_library import ALLOWED_TAGS
+from .template_samples import MAX_SAMPLE_LENGTH, SampleError, initial_sample_text, parse_sample
 
 BODY_HELP_TEXT = format_lazy(
     _(
@@ -32,9 +40,31 @@ SUBJECT_HELP_TEXT = _(
     "the body; line breaks in the result become spaces."
 )
 
+SAMPLE_HELP_TEXT = format_lazy(
+    _(
+        "A JSON object of the values to preview and test with; never saved, never sent "
+        "to customers. It starts with the sample the body declares as "
+        '{{% comment "sample" %}}{{"survey": {{"scheduled_for": "2025-06-02T10:30"}}}}'
+        "{{% endcomment %}} (sending ignores that comment), or else with made-up values "
+        "for every placeholder. Placeholders it leaves out get made-up values; "
+        "ISO 8601 dates become dates. Empty: the sample the body declares. At most "
+        "{limit} characters."
+    ),
+    limit=f"{MAX_SAMPLE_LENGTH:,}",
+)
+
 
 class NotificationTemplateForm(forms.ModelForm):
     """Add and change form of NotificationTemplate in the admin."""
+
+    sample_context = forms.CharField(
+        label=_("Sample data"),
+        required=False,
+        strip=False,
+        # No max_length: the cap is parse_sample()'s, with a message that says why.
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 60, "spellcheck": "false"}),
+        help_text=SAMPLE_HELP_TEXT,
+    )
 
     class Meta:
         model = NotificationTemplate
@@ -47,6 +77,20 @@ class NotificationTemplateForm(forms.ModelForm):
             "subject_template": SUBJECT_HELP_TEXT,
             "body_template": BODY_HELP_TEXT,
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sample_context"].initial = initial_sample_text(
+            self.instance.subject_template, self.instance.body_template
+        )
+
+    def clean_sample_context(self) -> str:
+        text: str = self.cleaned_data["sample_context"]
+        try:
+            parse_sample(text)
+        except SampleError as exc:
+            raise forms.ValidationError(str(exc), code="sample") from exc
+        return text
 
     def clean_body_template(self) -> str:
         # Browsers submit textareas with CRLF line endings; an SMS would count (and pay
