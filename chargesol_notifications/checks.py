@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from .backends import channel_setting_name, load_backend
-from .choices import Channel
+from .choices import Channel, ContextType
 from .conf import SETTING_NAME, get_setting, unknown_keys
 from .delivery_settings import checked_batch_size, checked_concurrency, checked_rate_limit
 from .tasks_compat import InvalidTaskBackendError, task_backends
@@ -48,7 +48,29 @@ def check_settings(
     messages += _check_recipient_context()
     messages += _check_render_limits()
     messages += _check_pacing()
+    messages += _check_context_urls()
     return messages
+
+
+def _check_context_urls() -> list[checks.CheckMessage]:
+    """CONTEXT_URLS maps known context types to URL pattern names (strings)."""
+    value = get_setting("CONTEXT_URLS")
+    if not isinstance(value, dict):
+        return [
+            checks.Error(
+                f"{SETTING_NAME}['CONTEXT_URLS'] must map context types to URL pattern names.",
+                id=f"{TAG}.E018",
+            )
+        ]
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['CONTEXT_URLS'][{context_type!r}]: the key must be one of "
+            f"{', '.join(ContextType.values)} and the value a URL pattern name.",
+            id=f"{TAG}.E018",
+        )
+        for context_type, name in value.items()
+        if context_type not in ContextType.values or not isinstance(name, str) or not name
+    ]
 
 
 @checks.register(TAG)

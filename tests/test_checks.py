@@ -141,6 +141,20 @@ def test_render_limits_that_are_not_limits(configure, value, text):
     assert text in message.msg
 
 
+@pytest.mark.parametrize(
+    "value",
+    [["lead"], {"lead": 3}, {"invoice": "admin:index"}, {"lead": ""}],
+)
+def test_context_urls_must_map_context_types_to_url_names(configure, value):
+    configure(CONTEXT_URLS=value)
+    assert "chargesol_notifications.E018" in ids(check_settings())
+
+
+def test_context_urls_of_known_types_pass(configure):
+    configure(CONTEXT_URLS={"lead": "admin:index"})
+    assert "chargesol_notifications.E018" not in ids(check_settings())
+
+
 def test_channels_that_are_not_a_dict_have_their_own_id(configure):
     configure(CHANNELS=["sms"])
     assert ids(check_channels()) == ["chargesol_notifications.E011"]
@@ -156,9 +170,9 @@ def test_every_check_id_means_one_thing():
 
     written = Counter(re.findall(r'id=f"\{TAG\}\.([EWI]\d{3})"', inspect.getsource(module)))
     repeated = {check_id: n for check_id, n in written.items() if n > 1}
-    # E005, E008, E009 and E014 name one kind of setting each and are written once per
-    # way (or per place) it is wrong.
-    assert set(repeated) <= {"E005", "E008", "E009", "E014"}, repeated
+    # E005, E008, E009, E014 and E018 name one kind of setting each and are written once
+    # per way (or per place) it is wrong.
+    assert set(repeated) <= {"E005", "E008", "E009", "E014", "E018"}, repeated
 
 
 @pytest.mark.django_db  # Django 6.1's check command also runs the database checks
