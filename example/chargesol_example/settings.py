@@ -116,5 +116,10 @@ CHARGESOL_NOTIFICATIONS = {
     "PUSH_TOKEN_RESOLVER": "leads.push.demo_push_tokens",
     # Customers type UK numbers as 07700 900123; read them as +44.
     "DEFAULT_REGION": "GB",
+    # A notification's admin page links to the lead or survey it is about.
+    "CONTEXT_URLS": {
+        "lead": "admin:leads_lead_change",
+        "survey": "admin:leads_survey_change",
+    },
     "WEBHOOK_BASE_URL": env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000"),
 }
