@@ -15,6 +15,7 @@ from functools import reduce
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from ..arguments import UNSTORABLE_CHARACTERS
 from ..models import CallLog
 from .phone_search import phone_search_terms
 from .search import user_search_fields
@@ -29,6 +30,10 @@ def search_call_logs(queryset: QuerySet[CallLog], term: str) -> QuerySet[CallLog
     term = term.strip()
     if not term:
         return queryset
+    if UNSTORABLE_CHARACTERS.search(term):
+        # No row holds a NUL, and PostgreSQL refuses one even as a parameter. The
+        # changelist's search form refuses it first; an autocomplete request does not.
+        return queryset.none()
     conditions = []
     phones = phone_search_terms(term)
     if phones:

@@ -168,7 +168,7 @@ class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
             "title": gettext("Place a call"),
             "opts": self.opts,
             "form": form,
-            "caller_phone": resolve_address(request.user, Channel.CALL) or "",
+            "caller_phone": phone_of(request.user),
             "has_view_permission": self.has_view_permission(request),
         }
         return TemplateResponse(request, "admin/chargesol_notifications/calllog/call.html", context)
