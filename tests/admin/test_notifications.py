@@ -337,3 +337,16 @@ def test_the_overview_is_an_inline_svg_on_the_list(admin_client):
     assert '<svg class="csn-overview-chart" role="img"' in page
     assert "1 delivered" in page
     assert "<script" not in page.split('class="csn-overview"')[1].split("</section>")[0]
+
+
+# -- click-to-call from the page ------------------------------------------------------------
+
+
+def test_the_page_offers_a_call_only_with_the_place_call_permission(client):
+    n = failed_sms()
+    client.force_login(staff_user(*VIEW_ONLY, username="viewer"))
+    assert "Call the customer" not in get(client, f"{URL}{n.pk}/change/")
+    client.force_login(staff_user(*VIEW_ONLY, "place_call", username="caller"))
+    page = get(client, f"{URL}{n.pk}/change/")
+    assert f'call/?notification={n.pk}"' in page
+    assert "Call the customer" in page
