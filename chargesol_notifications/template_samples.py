@@ -290,7 +290,8 @@ def _paths_of_expression(
 ) -> Iterator[tuple[str, ...]]:
     variables = [expression.var]
     for _filter, arguments in expression.filters:
-        variables += [value for is_literal, value in arguments if not is_literal]
+        # Django's (lookup, value) pairs: lookup is False for a literal argument.
+        variables += [value for lookup, value in arguments if lookup]
     for variable in variables:
         if not isinstance(variable, Variable) or variable.lookups is None:
             continue  # a literal: "text" or 3
