@@ -5,11 +5,17 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ..models import DeliveryReceipt
+from .paging import FastCountAdminMixin
 from .permissions import NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(DeliveryReceipt)
-class DeliveryReceiptAdmin(NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryReceiptAdmin(
+    FastCountAdminMixin, NotDeletedInOwnAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    """About two receipts per notification: the biggest table, so counts are estimated
+    or capped (``paging.py``)."""
+
     list_display = (
         "received_at",
         "notification",
