@@ -27,7 +27,7 @@ class PhoneNumberField(forms.CharField):
     """A number as staff write it, cleaned to E.164 with the ``DEFAULT_REGION`` setting."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("label", _("number"))
+        kwargs.setdefault("label", _("Callee phone"))
         # Longer than the E.164 column: what staff type has spaces and brackets.
         kwargs.setdefault("max_length", 40)
         kwargs.setdefault("help_text", _("As you would dial it: 07700 900102 or +44 7700 900102."))
@@ -43,7 +43,7 @@ class PhoneNumberField(forms.CharField):
 
 def context_type_field() -> forms.ChoiceField:
     return forms.ChoiceField(
-        label=_("context type"),
+        label=_("Context type"),
         choices=BLANK_CHOICE + list(ContextType.choices),
         help_text=_("What the call was about."),
     )
@@ -51,7 +51,7 @@ def context_type_field() -> forms.ChoiceField:
 
 def context_id_field() -> forms.UUIDField:
     return forms.UUIDField(
-        label=_("context id"),
+        label=_("Context id"),
         help_text=_("The id of that lead, survey, installation, ..."),
     )
 
@@ -62,7 +62,7 @@ class CallLogAddForm(forms.ModelForm):
     callee_phone = PhoneNumberField()
     context_type = context_type_field()
     context_id = context_id_field()
-    duration = MinutesSecondsField(label=_("duration"), required=False)
+    duration = MinutesSecondsField(label=_("Duration"), required=False)
 
     #: The signed-in user; set by ``CallLogAdmin.get_form()`` on a subclass per request.
     caller: Any = None
@@ -76,6 +76,7 @@ class CallLogAddForm(forms.ModelForm):
         # Blank in the model for a click-to-call still ringing; a call logged by hand is
         # over, so its outcome is known.
         self.fields["outcome"].required = True
+        self.fields["outcome"].help_text = _("How the call ended.")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -103,17 +104,31 @@ class CallLogAddForm(forms.ModelForm):
         return call_log
 
 
+class CallLogViewForm(forms.ModelForm):
+    """The page of a saved call log, where every field is read-only.
+
+    The model's help texts speak to developers ("Sixteen characters: ...") and to rows
+    still being written ("Empty until the outcome is known"); staff read a finished
+    record, so the page shows none.
+    """
+
+    class Meta:
+        model = CallLog
+        fields = ()
+        help_texts = {"callee_phone": "", "context_type": "", "outcome": ""}
+
+
 class PlaceCallForm(forms.Form):
     """What the confirmation page of a click-to-call shows, and what place_call() takes."""
 
     callee_phone = PhoneNumberField()
     call_type = forms.ChoiceField(
-        label=_("call type"), choices=BLANK_CHOICE + list(CallType.choices)
+        label=_("Call type"), choices=BLANK_CHOICE + list(CallType.choices)
     )
     context_type = context_type_field()
     context_id = context_id_field()
     notes = forms.CharField(
-        label=_("notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
 
     def call_arguments(self) -> dict[str, Any]:

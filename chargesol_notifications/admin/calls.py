@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
@@ -30,7 +29,7 @@ from ..models import CallLog, Notification, display_name
 from ..recipients import normalise_phone, resolve_address
 from .call_durations import format_duration
 from .call_filters import CallerFilter, ContextTypeFilter
-from .call_forms import CallLogAddForm, PlaceCallForm
+from .call_forms import CallLogAddForm, CallLogViewForm, PlaceCallForm
 from .call_search import search_call_logs
 from .permissions import NeverDeletedAdminMixin
 
@@ -38,7 +37,7 @@ CALL_URL_NAME = "chargesol_notifications_calllog_call"
 
 #: What the page of a saved call log shows, every one of them read-only.
 LOGGED_FIELDS = (
-    "caller",
+    "caller_name",
     "callee_phone",
     "call_type",
     "context_type",
@@ -54,12 +53,12 @@ LOGGED_FIELDS = (
 class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
     """Call logs hold their caller (``on_delete=PROTECT``), so no cascade reaches them."""
 
-    form = forms.ModelForm
+    form = CallLogViewForm
     add_form = CallLogAddForm
     add_fields = ("callee_phone", "call_type", "context_type", "context_id", "outcome")
     list_display = (
         "called_at",
-        "caller",
+        "caller_name",
         "callee_phone",
         "call_type",
         "context_type",
@@ -77,6 +76,8 @@ class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
     # No date_hierarchy: its year and month links come from a SELECT DISTINCT over every
     # call. And no second COUNT(*) of the whole table on a filtered page.
     show_full_result_count = False
+    # "Show counts" would count every filter choice over the whole table at each click.
+    show_facets = admin.ShowFacets.NEVER
     search_help_text = _(
         "A number in any format (07700 900102), a caller's username or email, or a context id."
     )
@@ -127,9 +128,18 @@ class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
 
     # -- the changelist ----------------------------------------------------------------
 
+    @admin.display(description=_("caller"), ordering="caller__last_name")
+    def caller_name(self, obj: CallLog) -> str:
+        return display_name(obj.caller)
+
     @admin.display(description=_("duration"), ordering="duration_seconds")
     def duration(self, obj: CallLog) -> str:
         return format_duration(obj.duration_seconds) or "-"
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        # What the search box covers; the changelist shows the box only when this is
+        # not empty. get_search_results() below does the searching, on indexes.
+        return ("callee_phone", "caller", "context_id")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[CallLog], search_term: str

@@ -263,6 +263,7 @@ def test_changelist_queries_are_the_same_for_10_and_500_call_logs(admin_client):
 def test_search_by_number_in_any_format(admin_client, typed):
     wanted = CallLogFactory(callee_phone="+447700900102")
     CallLogFactory(callee_phone="+447700900103")
+    assert 'id="searchbar"' in admin_client.get(f"{BASE}/").content.decode()
     response = admin_client.get(f"{BASE}/", {"q": typed})
     assert list(response.context["cl"].result_list) == [wanted]
 
