@@ -11,4 +11,7 @@ class ChargesolNotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the system checks and the setting_changed receivers.
-        from . import checks, handlers  # noqa: F401
+        from . import checks, email_tracking, handlers  # noqa: F401
+
+        # Email delivery reports from django-anymail's webhooks, when it is installed.
+        email_tracking.connect()
