@@ -31,6 +31,7 @@ from .call_durations import format_duration
 from .call_filters import CallerFilter, ContextTypeFilter
 from .call_forms import CallLogAddForm, CallLogViewForm, PlaceCallForm
 from .call_search import search_call_logs
+from .paging import FastCountAdminMixin
 from .permissions import NeverDeletedAdminMixin
 
 CALL_URL_NAME = "chargesol_notifications_calllog_call"
@@ -50,7 +51,7 @@ LOGGED_FIELDS = (
 
 
 @admin.register(CallLog)
-class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
+class CallLogAdmin(FastCountAdminMixin, NeverDeletedAdminMixin, admin.ModelAdmin):
     """Call logs hold their caller (``on_delete=PROTECT``), so no cascade reaches them."""
 
     form = CallLogViewForm
@@ -74,8 +75,7 @@ class CallLogAdmin(NeverDeletedAdminMixin, admin.ModelAdmin):
     )
     list_select_related = ("caller",)
     # No date_hierarchy: its year and month links come from a SELECT DISTINCT over every
-    # call. And no second COUNT(*) of the whole table on a filtered page.
-    show_full_result_count = False
+    # call. Counts are FastCountAdminMixin's: estimated or capped, never a second one.
     # "Show counts" would count every filter choice over the whole table at each click.
     show_facets = admin.ShowFacets.NEVER
     search_help_text = _(
