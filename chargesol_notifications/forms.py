@@ -6,8 +6,8 @@ outside the admin refuses the same templates. ModelForm runs that ``clean()`` an
 its errors under the fields they name, which is all the validation this form needs; it
 adds help texts for the staff who write templates and tidies line endings.
 
-``sample_context`` is not a model field: it holds the JSON that the admin's live preview
-and "send a test to me" render the template with (see
+The admin's form adds ``sample_context``, not a model field: the JSON that its live
+preview and "send a test to me" render the template with (see
 :mod:`~chargesol_notifications.template_samples`). It is checked like any input, and
 never stored.
 """
@@ -57,15 +57,6 @@ SAMPLE_HELP_TEXT = format_lazy(
 class NotificationTemplateForm(forms.ModelForm):
     """Add and change form of NotificationTemplate in the admin."""
 
-    sample_context = forms.CharField(
-        label=_("Sample data"),
-        required=False,
-        strip=False,
-        # No max_length: the cap is parse_sample()'s, with a message that says why.
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 60, "spellcheck": "false"}),
-        help_text=SAMPLE_HELP_TEXT,
-    )
-
     class Meta:
         model = NotificationTemplate
         fields = ["name", "channel", "is_active", "subject_template", "body_template"]
@@ -77,6 +68,29 @@ class NotificationTemplateForm(forms.ModelForm):
             "subject_template": SUBJECT_HELP_TEXT,
             "body_template": BODY_HELP_TEXT,
         }
+
+    def clean_body_template(self) -> str:
+        # Browsers submit textareas with CRLF line endings; an SMS would count (and pay
+        # for) both characters, so bodies are stored with plain newlines.
+        body: str = self.cleaned_data["body_template"]
+        return body.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class NotificationTemplateAdminForm(NotificationTemplateForm):
+    """The admin's form: the model's fields, and the sample data of its preview.
+
+    ``sample_context`` lives here rather than in NotificationTemplateForm, which stays
+    exactly the model's editable fields for any other page that edits templates.
+    """
+
+    sample_context = forms.CharField(
+        label=_("Sample data"),
+        required=False,
+        strip=False,
+        # No max_length: the cap is parse_sample()'s, with a message that says why.
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 60, "spellcheck": "false"}),
+        help_text=SAMPLE_HELP_TEXT,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,9 +105,3 @@ class NotificationTemplateForm(forms.ModelForm):
         except SampleError as exc:
             raise forms.ValidationError(str(exc), code="sample") from exc
         return text
-
-    def clean_body_template(self) -> str:
-        # Browsers submit textareas with CRLF line endings; an SMS would count (and pay
-        # for) both characters, so bodies are stored with plain newlines.
-        body: str = self.cleaned_data["body_template"]
-        return body.replace("\r\n", "\n").replace("\r", "\n")

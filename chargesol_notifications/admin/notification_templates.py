@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..choices import TemplateChannel
-from ..forms import NotificationTemplateForm
+from ..forms import NotificationTemplateAdminForm
 from ..models import Notification, NotificationTemplate
 from ..outgoing import content_sid_for
 from ..template_preview import preview, send_test
@@ -50,14 +50,12 @@ def with_recent_uses(queryset: QuerySet[NotificationTemplate]) -> QuerySet[Notif
         .annotate(count=Count("pk"))
         .values("count")
     )
-    return queryset.annotate(
-        recent_uses=Coalesce(Subquery(uses, output_field=IntegerField()), 0)
-    )
+    return queryset.annotate(recent_uses=Coalesce(Subquery(uses, output_field=IntegerField()), 0))
 
 
 @admin.register(NotificationTemplate)
 class NotificationTemplateAdmin(admin.ModelAdmin):
-    form = NotificationTemplateForm
+    form = NotificationTemplateAdminForm
     list_display = ("name", "channel", "is_active", "used_last_30_days")
     list_filter = ("channel", "is_active")
     search_fields = ("name", "subject_template", "body_template")
