@@ -1,0 +1,228 @@
+"""Data retention: delete old notifications (with their receipts) and old call logs.
+
+This is the one way rows leave the app's tables apart from deleting a user (the admin
+deletes nothing). Tables may hold millions of rows, so the work goes in batches, each in
+a transaction of its own:
+
+1. ``SELECT`` the next batch of primary keys, oldest first (``ORDER BY created_at, id``),
+   locking those rows (``FOR UPDATE``) so nobody requeues or resends one in between;
+2. clear ``resent_from`` of the notifications that repeat one of them (the column is
+   ``SET_NULL``, which Django emulates in Python, so the database would refuse);
+3. ``DELETE`` their receipts by notification id (no reliance on ``ON DELETE CASCADE``,
+   which Django does not create);
+4. ``DELETE`` the notifications by id.
+
+Locks last one batch. Memory holds one batch of ids: nothing is collected in Python, so
+no ``pre_delete``/``post_delete`` signals are sent (as with ``QuerySet.update()``).
+
+The next batch starts after the last (created_at, id) of the previous one (keyset
+paging), so notifications that are kept (still queued) are stepped over once instead of
+being scanned again by every batch.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections, models, router, transaction
+from django.db.models import Q
+
+from .choices import NotificationStatus
+from .models import CallLog, DeliveryReceipt, Notification
+
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 10_000
+
+# Hours, days, weeks. No "m": minutes or months, the reader cannot tell; no "y": a year
+# is 365 or 366 days. A bare number is refused for the same reason.
+UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+AGE = re.compile(r"(?P<count>[0-9]+)(?P<unit>[a-z])")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one batch deleted (or, in a dry run, would delete)."""
+
+    rows: int
+    receipts: int = 0
+
+
+@dataclass(frozen=True)
+class Purged:
+    """Totals of a purge: notifications and their receipts, or call logs (``rows``)."""
+
+    rows: int = 0
+    receipts: int = 0
+    batches: int = 0
+
+    def __add__(self, batch: Batch) -> Purged:
+        return Purged(self.rows + batch.rows, self.receipts + batch.receipts, self.batches + 1)
+
+
+OnBatch = Callable[[Purged], None]
+
+
+def parse_age(text: str) -> timedelta:
+    """``"365d"`` -> 365 days. Units are ``h``, ``d`` and ``w``; the count must be 1 or
+    more. Anything else is a ``ValueError`` saying what is accepted."""
+    match = AGE.fullmatch(text.strip())
+    if not match or match["unit"] not in UNITS:
+        raise ValueError(
+            f"{text!r} is not an age: write a whole number and a unit, h (hours), d (days) "
+            "or w (weeks), e.g. 365d. (There is no m: minutes or months would be a guess.)"
+        )
+    count = int(match["count"])
+    if count < 1:
+        raise ValueError(
+            f"{text!r} would delete everything: an age must be 1{match['unit']} or more."
+        )
+    try:
+        return count * UNITS[match["unit"]]
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than the calendar goes.") from None
+
+
+def cutoff_for(age: timedelta, now: datetime) -> datetime:
+    """``now - age``, or a ``ValueError`` when that is before year 1."""
+    try:
+        return now - age
+    except OverflowError:
+        raise ValueError(f"{age.days} days ago is before year 1.") from None
+
+
+def check_batch_size(size: int) -> int:
+    """``size`` if the database can take that many ids in one statement, else ValueError."""
+    limit = min(MAX_BATCH_SIZE, _parameter_limit(router.db_for_write(Notification)))
+    if not 1 <= size <= limit:
+        raise ValueError(f"The batch size must be from 1 to {limit:,}; {size:,} is not.")
+    return size
+
+
+def _parameter_limit(alias: str) -> int:
+    # SQLite refuses statements with more bound parameters than it was built for (999
+    # before 3.32, 32,766 or more since); Django's own figure is the old minimum.
+    connection = connections[alias]
+    if connection.vendor != "sqlite":
+        return MAX_BATCH_SIZE
+    connection.ensure_connection()
+    return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+
+
+# -- notifications ----------------------------------------------------------------------
+
+
+def purgeable_notifications(cutoff: datetime, *, include_queued: bool = False) -> Any:
+    """The notifications a purge at ``cutoff`` deletes: created before it and, unless
+    ``include_queued``, no longer ``queued`` (an undelivered message is kept)."""
+    rows = Notification.objects.filter(created_at__lt=cutoff)
+    if not include_queued:
+        rows = rows.exclude(status=NotificationStatus.QUEUED)
+    return rows
+
+
+def count_notifications(cutoff: datetime, *, include_queued: bool = False) -> Purged:
+    """What :func:`purge_notifications` would delete, counted (two ``COUNT`` queries)."""
+    rows = purgeable_notifications(cutoff, include_queued=include_queued)
+    receipts = DeliveryReceipt.objects.filter(notification__in=rows.values("pk"))
+    return Purged(rows=rows.count(), receipts=receipts.count())
+
+
+def purge_notifications(
+    cutoff: datetime,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    include_queued: bool = False,
+    on_batch: OnBatch | None = None,
+) -> Purged:
+    """Delete the notifications created before ``cutoff``, and their receipts, in batches
+    of ``batch_size``; ``on_batch`` is called with the running totals after each."""
+    rows = purgeable_notifications(cutoff, include_queued=include_queued)
+    return _purge(rows, "created_at", batch_size, _delete_notifications, on_batch)
+
+
+def _delete_notifications(ids: Sequence[Any]) -> Batch:
+    # A newer notification that resends one of these keeps existing, without the link.
+    Notification.objects.filter(resent_from__in=ids).update(resent_from=None)
+    receipts = _delete_where_in(DeliveryReceipt, "notification", ids)
+    return Batch(rows=_delete_where_in(Notification, "id", ids), receipts=receipts)
+
+
+# -- call logs --------------------------------------------------------------------------
+
+
+def purgeable_call_logs(cutoff: datetime) -> Any:
+    """The call logs a purge at ``cutoff`` deletes: those of calls made before it."""
+    return CallLog.objects.filter(called_at__lt=cutoff)
+
+
+def purge_call_logs(
+    cutoff: datetime, *, batch_size: int = DEFAULT_BATCH_SIZE, on_batch: OnBatch | None = None
+) -> Purged:
+    """Delete the call logs of calls made before ``cutoff``, in batches."""
+    return _purge(
+        purgeable_call_logs(cutoff),
+        "called_at",
+        batch_size,
+        lambda ids: Batch(rows=_delete_where_in(CallLog, "id", ids)),
+        on_batch,
+    )
+
+
+# -- the batch loop ---------------------------------------------------------------------
+
+
+def _purge(
+    rows: Any,
+    time_field: str,
+    batch_size: int,
+    delete: Callable[[Sequence[Any]], Batch],
+    on_batch: OnBatch | None,
+) -> Purged:
+    check_batch_size(batch_size)
+    using = router.db_for_write(rows.model)
+    ordered = rows.order_by(time_field, "pk").values_list(time_field, "pk")
+    totals = Purged()
+    after: tuple[datetime, Any] | None = None
+    while True:
+        with transaction.atomic(using=using):
+            page = ordered.using(using).select_for_update()
+            if after is not None:
+                page = page.filter(_after(time_field, *after))
+            keys = list(page[:batch_size])
+            if not keys:
+                return totals
+            totals += delete([pk for _, pk in keys])
+        after = keys[-1]
+        if on_batch is not None:
+            on_batch(totals)
+        if len(keys) < batch_size:
+            return totals
+
+
+def _after(time_field: str, time: datetime, pk: Any) -> Q:
+    """Rows after (time, pk) in (time, pk) order. Written with ``time >= t`` first so that
+    every database walks its index on the time column from there."""
+    return Q(**{f"{time_field}__gte": time}) & (Q(**{f"{time_field}__gt": time}) | Q(pk__gt=pk))
+
+
+def _delete_where_in(model: type[models.Model], field_name: str, values: Sequence[Any]) -> int:
+    """``DELETE FROM <model> WHERE <field> IN (...)``: one statement, the rows never loaded
+    (``QuerySet.delete()`` would fetch them to emulate cascades and send signals)."""
+    using = router.db_for_write(model)
+    connection = connections[using]
+    field = model._meta.get_field(field_name)
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    quote = connection.ops.quote_name
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = (
+        f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote(field.column)} IN ({placeholders})"
+    )
+    params = [target.get_db_prep_value(value, connection) for value in values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
