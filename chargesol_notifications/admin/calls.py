@@ -75,8 +75,8 @@ class CallLogAdmin(FastCountAdminMixin, NeverDeletedAdminMixin, admin.ModelAdmin
     )
     list_select_related = ("caller",)
     # No date_hierarchy: its year and month links come from a SELECT DISTINCT over every
-    # call. Counts are FastCountAdminMixin's: estimated or capped, never a second one.
-    # "Show counts" would count every filter choice over the whole table at each click.
+    # call. Counts are FastCountAdminMixin's (estimated or capped); "Show counts" would
+    # count each filter choice over the whole table, so it is off.
     show_facets = admin.ShowFacets.NEVER
     search_help_text = _(
         "A number in any format (07700 900102), a caller's username or email, or a context id."
@@ -128,7 +128,7 @@ class CallLogAdmin(FastCountAdminMixin, NeverDeletedAdminMixin, admin.ModelAdmin
 
     # -- the changelist ----------------------------------------------------------------
 
-    @admin.display(description=_("caller"), ordering="caller__last_name")
+    @admin.display(description=_("caller"), ordering="caller")
     def caller_name(self, obj: CallLog) -> str:
         return display_name(obj.caller)
 
