@@ -86,6 +86,8 @@ def parse_sample(text: str, *, source: str = "The sample data") -> dict[str, Any
         ) from exc
     except RecursionError as exc:
         raise SampleError(f"{source} is nested too deeply.") from exc
+    except SampleError:  # NaN or Infinity, from _refuse_constant
+        raise
     except ValueError as exc:  # an integer of more digits than Python converts
         raise SampleError(f"{source} is not usable JSON: {exc}.") from exc
     if not isinstance(data, dict):

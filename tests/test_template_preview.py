@@ -47,7 +47,7 @@ def test_a_sample_is_a_json_object_with_dates_read_from_iso_text():
         ('{"a": ', "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
         ('"text"', "must be a JSON object"),
-        ('{"a": NaN}', "NaN is not a JSON value"),
+        ('{"a": NaN}', "^NaN is not a JSON value"),
         ('{"a": "x\\u0000"}', "NUL"),
         ('{"a": ' + "[" * 20 + "]" * 20 + "}", "nested more than"),
         ("[" * 100_000, "characters long"),

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -149,6 +150,12 @@ def test_preview_is_post_only_and_needs_a_template_permission(editor, client):
     assert editor.get(PREVIEW).status_code == 405
     client.force_login(staff_user("view_notification", username="no_templates"))
     assert client.post(PREVIEW, {"body_template": "x"}).status_code == 403
+
+
+def test_preview_needs_the_csrf_token(db):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(staff_user(*EDITOR, username="strict"))
+    assert strict.post(PREVIEW, {"body_template": "x"}).status_code == 403
 
 
 # -- the change page --------------------------------------------------------------------
