@@ -13,6 +13,10 @@ timed, and prints the queries and the median time per page; ``--json`` also writ
 ``--explain`` prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every query slower than
 ``--slow-ms``.
 
+``--fast-count`` measures the notification admin as if it had adopted
+``admin.paging.FastCountAdminMixin`` (a subclass is registered in its place for this run;
+nothing changes once it has).
+
 ``--smoke`` is the CI check: a few thousand rows in a throwaway database (any database
 ``DATABASE_URL`` names, SQLite when unset), every page requested once; it fails if a page
 does not answer 200.
@@ -169,6 +173,23 @@ def seed_now(plan: seeding.Plan, name: str) -> seeding.Targets:
 # -- measuring ----------------------------------------------------------------------------
 
 
+def adopt_fast_count() -> bool:
+    """Register the notification admin again with FastCountAdminMixin, for this process.
+
+    Returns False when it has adopted it already (the flag is then a no-op)."""
+    from django.contrib import admin
+
+    from chargesol_notifications.admin.paging import FastCountAdminMixin
+    from chargesol_notifications.models import Notification
+
+    current = type(admin.site._registry[Notification])
+    if issubclass(current, FastCountAdminMixin):
+        return False
+    admin.site.unregister(Notification)
+    admin.site.register(Notification, type(current.__name__, (FastCountAdminMixin, current), {}))
+    return True
+
+
 def what_the_page_shows(html: str) -> str:
     """The paginator's words for the row count, without the page links."""
     match = re.search(r'<p class="paginator">(.*?)</p>', html, re.S)
@@ -223,12 +244,18 @@ def commit_measured() -> str:
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=harness.REPO_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            cwd=harness.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=harness.REPO_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            cwd=harness.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head}+changes" if dirty else head
@@ -260,6 +287,9 @@ def main() -> None:
     parser.add_argument("--database", default=DATABASE, help="the seeded database's name")
     parser.add_argument("--reseed", action="store_true", help="drop the database, seed again")
     parser.add_argument("--smoke", action="store_true", help="few rows, throwaway database")
+    parser.add_argument(
+        "--fast-count", action="store_true", help="the notification admin with FastCountAdminMixin"
+    )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE slow queries")
     parser.add_argument("--slow-ms", type=float, default=20.0, help="what --explain shows")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
@@ -283,6 +313,16 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    if args.fast_count:
+        adopted = adopt_fast_count()
+        print(
+            "Notification admin: "
+            + (
+                "FastCountAdminMixin added for this run."
+                if adopted
+                else "already a FastCountAdminMixin."
+            )
+        )
     client = Client()
     client.force_login(get_user_model().objects.get(username=seeding.ADMIN_USERNAME))
     results = [measure(client, page, repeats, args.slow_ms) for page in pages(targets)]

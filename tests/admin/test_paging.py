@@ -248,3 +248,22 @@ def test_receipts_admin_uses_fast_counts():
     receipt_admin = admin.site._registry[DeliveryReceipt]
     assert isinstance(receipt_admin, FastCountAdminMixin)
     assert receipt_admin.show_full_result_count is False
+
+
+def test_receipts_search_is_one_exact_match_by_the_terms_shape(admin_client):
+    failed = DeliveryReceiptFactory(status="failed", error_code="30003", gateway_message_id=None)
+    sent = DeliveryReceiptFactory(gateway_message_id="SM" + "3" * 32)
+    by_code = admin_client.get(RECEIPTS, {"q": "30003"}).context["cl"]
+    assert list(by_code.result_list) == [failed]
+    with CaptureQueriesContext(connection) as queries:
+        by_id = admin_client.get(RECEIPTS, {"q": " SM" + "3" * 32}).context["cl"]
+    assert list(by_id.result_list) == [sent]
+    listing = [q["sql"] for q in queries.captured_queries if "LIMIT 100" in q["sql"]]
+    assert "error_code" not in listing[0].split("WHERE")[1]
+
+
+def test_receipts_newest_first(admin_client):
+    old = DeliveryReceiptFactory()
+    new = DeliveryReceiptFactory()
+    DeliveryReceipt.objects.filter(pk=old.pk).update(received_at="2025-01-01T00:00:00Z")
+    assert list(admin_client.get(RECEIPTS).context["cl"].result_list) == [new, old]
