@@ -16,7 +16,9 @@ ESP: validate → normalise → record.
 
 :func:`connect` is called by the app's ``ready()``; it does nothing when django-anymail is
 not installed. An event for a message id the app does not know is logged and left alone:
-the receiver returns normally, so anymail answers 200 and the ESP does not retry it.
+the receiver returns normally, so anymail answers 200 and the ESP does not retry it. Such
+events are common, not suspicious (the site's other mail, password resets say, goes
+through the same ESP and its webhooks), so they are logged at ``INFO``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import router, transaction
 
 from .choices import Channel, NotificationStatus, ReceiptStatus
 from .models import DeliveryReceipt, Notification
@@ -172,11 +174,15 @@ def failure_message(event: AnymailTrackingEvent, esp_name: str) -> str:
 
 def email_notification_for(message_id: str) -> Notification | None:
     """The email notification whose ``sent`` receipt carries ``message_id``: one query."""
-    return Notification.objects.filter(
-        channel=Channel.EMAIL,
-        receipts__status=ReceiptStatus.SENT,
-        receipts__gateway_message_id=message_id,
-    ).first()
+    return (
+        Notification.objects.filter(
+            channel=Channel.EMAIL,
+            receipts__status=ReceiptStatus.SENT,
+            receipts__gateway_message_id=message_id,
+        )
+        .order_by()
+        .first()
+    )
 
 
 def record_report(report: EmailReport) -> ReceiptOutcome | None:
@@ -188,14 +194,14 @@ def record_report(report: EmailReport) -> ReceiptOutcome | None:
     """
     notification = email_notification_for(report.message_id)
     if notification is None:
-        logger.warning(
+        logger.info(
             "%s %s event for unknown message %s; recorded nowhere",
             report.esp_name,
             report.event_type,
             report.message_id,
         )
         return None
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(DeliveryReceipt)):
         outcome = record_receipt(
             notification,
             report.receipt_status,
