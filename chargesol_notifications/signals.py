@@ -2,6 +2,7 @@
 
 Every signal is sent after the change it reports is saved, inside the transaction that
 saved it; receivers that talk to the outside world should use ``transaction.on_commit``.
+The exception is ``push_token_invalid``, sent once that transaction has committed.
 """
 
 from django.dispatch import Signal
@@ -17,6 +18,14 @@ notification_sent = Signal()
 #: A notification ended ``failed``. ``sender`` is the backend class (or Notification
 #: when a webhook reported the failure); ``notification``, ``receipt`` and ``error``.
 notification_failed = Signal()
+
+#: The push gateway says a device token will never work again (the app was uninstalled,
+#: the token expired or belongs to another project): the project should stop returning
+#: it from PUSH_TOKEN_RESOLVER. ``sender`` is the backend class; ``token``, the
+#: ``notification`` it was refused for, and ``error_code`` (the gateway's, e.g. FCM's
+#: ``UNREGISTERED``). Sent after the delivery's transaction commits, once per token and
+#: notification; receivers' exceptions are logged, not raised. See docs/push.rst.
+push_token_invalid = Signal()
 
 #: A DeliveryReceipt row was written. ``sender`` is DeliveryReceipt;
 #: ``notification`` and ``receipt``.

@@ -11,7 +11,9 @@ A *wave* is at most ``CONCURRENCY`` notifications of one channel (see
 3. sends them at once from a thread pool, paced by the channel's rate limit and any
    pause after a 429 (:mod:`.send_pool`);
 4. writes every receipt in one INSERT and moves the statuses in one UPDATE per new
-   status (:mod:`.wave_recording`), then commits, which releases the rows.
+   status (:mod:`.wave_recording`), then commits, which releases the rows. A message
+   sent to several push tokens has a receipt per token (:func:`decide`); the tokens the
+   gateway calls invalid are reported by ``push_token_invalid`` once the wave commits.
 
 The rows stay locked from the claim to the commit, so a status webhook about one of
 them waits for the wave to be recorded. A process killed between the sends and the
@@ -39,15 +41,21 @@ from django.utils import timezone
 
 from .attempts import AttemptHistory, attempt_histories, uncertain_attempt
 from .backends import get_backend
-from .backends.base import BaseChannelBackend, OutgoingMessage, SendAttempt, as_delivery_error
+from .backends.base import (
+    AddressResult,
+    BaseChannelBackend,
+    OutgoingMessage,
+    SendAttempt,
+    as_delivery_error,
+)
 from .choices import NotificationStatus, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
 from .exceptions import DeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
-from .outgoing import address_used, build_message
+from .outgoing import PUSH_TOKEN_SHOWN, address_used, build_message
 from .retry import due_at, is_due, max_attempts, retry_delay
 from .send_pool import send_wave
-from .signals import notification_failed, notification_sent
+from .signals import notification_failed, notification_sent, push_token_invalid
 from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -118,7 +126,8 @@ def deliver_wave(
     """Claim, send and record one wave (see the module's docstring); each one's outcome."""
     templates = {} if templates is None else templates
     outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
-    with transaction.atomic(using=router.db_for_write(Notification)):
+    using = router.db_for_write(Notification)
+    with transaction.atomic(using=using):
         claimed = claim(ids, templates)
         claimed_ids = {n.pk for n in claimed}
         for pk in ids:
@@ -150,9 +159,11 @@ def deliver_wave(
         decisions = settle_found_messages(decisions, recorded_at)
         for decision in decisions:
             outcomes[decision.item.notification.pk] = decision.outcome
-        receipts = record_wave([d.receipt for d in decisions], recorded_at)
-        for decision, receipt in zip(decisions, receipts, strict=True):
-            decision.announce(receipt)  # None only when no signal has a receiver
+        receipts = iter(record_wave([r for d in decisions for r in d.receipts], recorded_at))
+        for decision in decisions:
+            written = [next(receipts) for _ in decision.receipts]
+            decision.announce(written[0])  # None only when no signal has a receiver
+            decision.report_invalid_addresses(using)
     return outcomes
 
 
@@ -265,12 +276,21 @@ def pacing_of(channel: str) -> ChannelPacing:
 
 @dataclass(frozen=True)
 class Decision:
-    """What an attempt means for its notification: the receipt, the outcome, the signal."""
+    """What an attempt means for its notification: the receipts, the outcome, the signals."""
 
     item: Prepared
     attempt: SendAttempt
+    #: The receipt that moves the status (none for a retry), and that signals hand on.
     receipt: ReceiptToWrite
     outcome: DeliveryOutcome
+    #: For a message sent to several addresses: the receipts of the other addresses,
+    #: which never move the status (see :func:`decide_per_address`).
+    other_receipts: tuple[ReceiptToWrite, ...] = ()
+
+    @property
+    def receipts(self) -> tuple[ReceiptToWrite, ...]:
+        """Every receipt to write, the one that moves the status first."""
+        return (self.receipt, *self.other_receipts)
 
     def announce(self, receipt: Any) -> None:
         """Send ``notification_sent`` or ``notification_failed`` (none for a retry)."""
@@ -289,9 +309,40 @@ class Decision:
                 sender=sender, notification=notification, receipt=receipt, error=self.attempt.error
             )
 
+    def report_invalid_addresses(self, using: str) -> None:
+        """Send ``push_token_invalid`` for each token the gateway called invalid, once the
+        wave's transaction has committed (whatever the outcome: a retry must not go to the
+        token again either).
+
+        After the commit, not during the wave: a receiver deactivates the device in the
+        project's own tables, and neither its queries nor its errors may hold the wave's
+        row locks or undo the record of messages that have gone out. Its receipts are
+        committed by then. A receiver that raises is logged; the others still run.
+        """
+        invalid = [result for result in self.attempt.per_address if result.invalid]
+        if not invalid:
+            return
+        sender, notification = signal_sender(self.item.backend), self.item.notification
+
+        def report() -> None:
+            for result in invalid:
+                code = result.error.code if result.error is not None else None
+                answers = push_token_invalid.send_robust(
+                    sender=sender, token=result.address, notification=notification, error_code=code
+                )
+                for receiver, answer in answers:
+                    if isinstance(answer, Exception):
+                        logger.error(
+                            "push_token_invalid receiver %r failed", receiver, exc_info=answer
+                        )
+
+        transaction.on_commit(report, using=using)
+
 
 def decide(item: Prepared, attempt: SendAttempt) -> Decision:
     """Sent, retried later or failed: the retry policy, applied to one attempt."""
+    if attempt.per_address:
+        return decide_per_address(item, attempt)
     notification = item.notification
     address = address_used(attempt.message) if attempt.message is not None else ""
     if attempt.error is None:
@@ -336,6 +387,54 @@ def decide(item: Prepared, attempt: SendAttempt) -> Decision:
         address=address,
     )
     return Decision(item, attempt, receipt, DeliveryOutcome("failed"))
+
+
+def decide_per_address(item: Prepared, attempt: SendAttempt) -> Decision:
+    """The decision on a message sent to several addresses (a push to each device token).
+
+    The retry policy is the one of a single message, applied to the attempt as a whole
+    (sent when any address took it; see :meth:`~.backends.base.SendAttempt.to_each`). Then
+    each address gets a receipt of its own, so staff see which device took the message
+    (``sent``, with the gateway's id) and which refused it (``failed``, with the
+    gateway's code): the first accepting address's receipt moves the status, or the
+    first address's when none accepted; the others never do.
+
+    A retry keeps its single receipt: a failed receipt without a gateway id is how
+    attempts are counted (:mod:`.attempts`), so one per address would use up several.
+    """
+    whole = decide(item, replace(attempt, per_address=()))
+    if whole.outcome.result == "retry":
+        return replace(whole, attempt=attempt)
+    error = attempt.error
+    gave_up = whole.outcome.result == "failed" and error is not None and error.transient
+    receipts = [address_receipt(item, result, gave_up=gave_up) for result in attempt.per_address]
+    lead = next((i for i, r in enumerate(attempt.per_address) if r.error is None), 0)
+    first = replace(receipts.pop(lead), moves_status=True, address=whole.receipt.address)
+    return replace(whole, attempt=attempt, receipt=first, other_receipts=tuple(receipts))
+
+
+def address_receipt(item: Prepared, result: AddressResult, *, gave_up: bool) -> ReceiptToWrite:
+    """The receipt of one address of a message sent to several; it moves no status."""
+    notification = item.notification
+    if result.error is None:
+        return ReceiptToWrite(
+            notification,
+            ReceiptStatus.SENT,
+            gateway_message_id=result.gateway_message_id,
+            moves_status=False,
+        )
+    # The start of the token, as Notification.address shows it: enough to tell devices
+    # apart, and a token is the device's credential, not for display.
+    message = f"Device token {result.address[:PUSH_TOKEN_SHOWN]}…: {result.error.message}"
+    if gave_up and result.error.transient:
+        message = f"Gave up after {item.attempt_number} attempts. {message}"
+    return ReceiptToWrite(
+        notification,
+        ReceiptStatus.FAILED,
+        error_code=result.error.code,
+        error_message=message,
+        moves_status=False,
+    )
 
 
 def settle_found_messages(decisions: list[Decision], at: datetime) -> list[Decision]:

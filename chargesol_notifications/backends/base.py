@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core import checks
 
-from ..exceptions import ConfigurationError, DeliveryError, TransientDeliveryError
+from ..exceptions import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    ThrottledDeliveryError,
+    TransientDeliveryError,
+)
 from ..segments import SegmentCount, count_segments
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -62,6 +69,11 @@ class OutgoingMessage:
     template_source: str = ""
     #: What the backend's ``extra_for()`` kept when the notification was queued.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: What the notification is about (its ``context_type`` and ``context_id``), for a
+    #: gateway that hands it on: a push carries it to the mobile app, which opens the
+    #: screen of that survey or lead.
+    context_type: str = ""
+    context_id: uuid.UUID | None = None
     #: The public URL the gateway should report this message's status to, or None (no
     #: WEBHOOK_BASE_URL, or the backend takes no status callbacks). Derived from
     #: ``notification_id``, so it takes no part in comparisons.
@@ -104,6 +116,24 @@ class OutgoingCall:
 
 
 @dataclass(frozen=True)
+class AddressResult:
+    """What the gateway said about one address of a message sent to several.
+
+    A push notification goes to each of its recipient's device tokens in a request of its
+    own, and each token is accepted (``gateway_message_id``) or refused (``error``) on its
+    own: one device may have uninstalled the app while the others still have it.
+    """
+
+    address: str
+    gateway_message_id: str | None = None
+    error: DeliveryError | None = None
+    #: Whether the gateway says this address will never work again (the push token of an
+    #: app that was uninstalled, or of another project): delivery then sends the
+    #: ``push_token_invalid`` signal, so that the project stops resolving it.
+    invalid: bool = False
+
+
+@dataclass(frozen=True)
 class SendAttempt:
     """What one send (or one call placed) came to: the gateway's id, or an error."""
 
@@ -113,10 +143,65 @@ class SendAttempt:
     #: True when nothing was sent: the gateway already had the message from an earlier
     #: attempt whose answer was lost (see :meth:`BaseChannelBackend.find_sent`).
     found_at_gateway: bool = False
+    #: For a message sent to several addresses (push tokens): what each came to, in the
+    #: order of ``message.to``. Empty for a message to one address. Delivery writes a
+    #: receipt for each (see :func:`~chargesol_notifications.waves.decide`); build such
+    #: an attempt with :meth:`to_each`, which fills in ``gateway_message_id`` and
+    #: ``error`` for the message as a whole.
+    per_address: tuple[AddressResult, ...] = ()
 
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+    @classmethod
+    def to_each(cls, message: OutgoingMessage, results: Sequence[AddressResult]) -> SendAttempt:
+        """The attempt of a message sent to each of several addresses.
+
+        It succeeded when any address took the message: a notification reaches its
+        recipient when one of their devices shows it. Its ``gateway_message_id`` is then
+        the first accepting address's. When none did, its ``error`` is what decides
+        between retry and failure (:func:`combined_error`).
+        """
+        results = tuple(results)
+        accepted = next((r for r in results if r.error is None), None)
+        if accepted is not None:
+            return cls(
+                message=message,
+                gateway_message_id=accepted.gateway_message_id,
+                per_address=results,
+            )
+        return cls(message=message, error=combined_error(results), per_address=results)
+
+
+def combined_error(results: Sequence[AddressResult]) -> DeliveryError:
+    """The error of a message that no address took, for the retry policy.
+
+    Transient when any address failed transiently: sending again may reach that device.
+    Throttled (sent again after the channel's pause, without using an attempt) only when
+    every address was refused for the gateway's rate limit, which created nothing. The
+    code is the first transient failure's, else the first failure's; the text counts the
+    codes (each address's own error is in its own receipt).
+    """
+    errors = [r.error for r in results if r.error is not None]
+    if not errors:
+        return PermanentDeliveryError("The message had no address to go to.", code="no_address")
+    if len(errors) == 1:
+        return errors[0]
+    counts = Counter(str(error.code) for error in errors)
+    text = f"None of the {len(errors)} addresses took the message: " + ", ".join(
+        f"{code} ({count})" for code, count in counts.items()
+    )
+    if all(isinstance(error, ThrottledDeliveryError) for error in errors):
+        waits = [e.retry_after for e in errors if isinstance(e, ThrottledDeliveryError)]
+        known = [wait for wait in waits if wait is not None]
+        return ThrottledDeliveryError(
+            text, code=errors[0].code, retry_after=max(known) if known else None
+        )
+    transient = [error for error in errors if error.transient]
+    if transient:
+        return TransientDeliveryError(text, code=transient[0].code)
+    return PermanentDeliveryError(text, code=errors[0].code)
 
 
 def as_delivery_error(exc: Exception, *, during: str) -> DeliveryError:
