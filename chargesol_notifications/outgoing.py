@@ -78,6 +78,8 @@ def build_message(
         template_name=template.name if template else None,
         template_source=template.body_template if template else "",
         extra=extra,
+        context_type=notification.context_type,
+        context_id=notification.context_id,
         status_callback=public_url(backend.status_callback_url_name, n=str(notification.pk)),
         content_sid=content_sid,
         content_variables=content_variables,
