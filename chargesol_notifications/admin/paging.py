@@ -113,9 +113,14 @@ def capped_count(queryset: QuerySet, limit: int) -> int:
     """The rows of ``queryset`` if at most ``limit``, else "more than ``limit``".
 
     One query: ``COUNT(*)`` over the first ``limit + 1`` rows in any order, so the
-    database stops reading there and needs no sort.
+    database stops reading there and needs no sort. Only the primary key is selected:
+    a sliced count keeps its subquery's columns, and an annotation there (a correlated
+    subquery for a column, say) would run for every row counted.
     """
-    found = queryset.order_by()[: limit + 1].count()
+    queryset = queryset.order_by()
+    if queryset._fields is None and not queryset.query.distinct_fields:
+        queryset = queryset.values("pk")
+    found = queryset[: limit + 1].count()
     if found > limit:
         return ApproximateCount(found, ApproximateCount.MORE_THAN, figure=limit)
     return found

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import pytest
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.test.utils import CaptureQueriesContext
 
 from chargesol_notifications.admin.paging import (
@@ -14,7 +15,7 @@ from chargesol_notifications.admin.paging import (
     capped_count,
     planner_estimate,
 )
-from chargesol_notifications.models import DeliveryReceipt
+from chargesol_notifications.models import DeliveryReceipt, Notification
 
 from ..factories import DeliveryReceiptFactory, NotificationFactory, UserFactory
 
@@ -124,6 +125,15 @@ def test_filtered_count_stops_at_the_limit():
     assert len(sql) == 1
     assert "LIMIT 13" in sql[0].upper()
     assert "ORDER BY" not in sql[0].upper()  # no sort for a count
+
+
+def test_capped_count_selects_no_annotation():
+    receipts(3)
+    first_code = DeliveryReceipt.objects.filter(notification=OuterRef("pk")).values("status")
+    queryset = Notification.objects.annotate(code=Subquery(first_code[:1])).filter(status="sent")
+    with CaptureQueriesContext(connection) as queries:
+        assert capped_count(queryset, 10) == 1
+    assert "deliveryreceipt" not in queries.captured_queries[0]["sql"]
 
 
 def test_filtered_count_under_the_limit_is_exact():
