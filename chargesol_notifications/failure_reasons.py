@@ -35,6 +35,16 @@ APP_CODES = {
     "smtp_refused": _("The mail server refused the message."),
     "smtp_connection": _("The mail server could not be reached."),
     "email_error": _("Sending the email failed."),
+    # django-anymail's reject reasons, as email_tracking.py prefixes them.
+    "email_bounced": _("The email bounced: the mailbox does not exist or refused it."),
+    "email_blocked": _("The receiving mail server blocked the email."),
+    "email_spam": _("The receiving mail server treated the email as spam."),
+    "email_unsubscribed": _("The customer unsubscribed from these emails."),
+    "email_invalid": _("The email address is not valid."),
+    "email_timed_out": _("The receiving mail server did not accept the email in time."),
+    "email_other": _("The email provider reported the email as not delivered."),
+    "email_rejected": _("The email provider refused to send the email."),
+    "email_failed": _("The email provider could not send the email."),
 }
 
 
