@@ -4,7 +4,7 @@ This is the one way rows leave the app's tables apart from deleting a user (the 
 deletes nothing). Tables may hold millions of rows, so the work goes in batches, each in
 a transaction of its own:
 
-1. ``SELECT`` the next batch of primary keys, oldest first (``ORDER BY created_at, id``),
+1. ``SELECT`` the next batch of primary keys, oldest first (``ORDER BY created_at``),
    locking those rows (``FOR UPDATE``) so nobody requeues or resends one in between;
 2. clear ``resent_from`` of the notifications that repeat one of them (the column is
    ``SET_NULL``, which Django emulates in Python, so the database would refuse);
@@ -15,9 +15,9 @@ a transaction of its own:
 Locks last one batch. Memory holds one batch of ids: nothing is collected in Python, so
 no ``pre_delete``/``post_delete`` signals are sent (as with ``QuerySet.update()``).
 
-The next batch starts after the last (created_at, id) of the previous one (keyset
-paging), so notifications that are kept (still queued) are stepped over once instead of
-being scanned again by every batch.
+Each batch deletes every row it selects, so the next one starts from the time of the
+last row of the previous batch (``created_at >= t``): notifications that are kept (still
+queued) are stepped over once, instead of being scanned again by every batch.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import Q
 
 from .choices import NotificationStatus
 from .models import CallLog, DeliveryReceipt, Notification
@@ -147,7 +146,7 @@ def purge_notifications(
 
 def _delete_notifications(ids: Sequence[Any]) -> Batch:
     # A newer notification that resends one of these keeps existing, without the link.
-    Notification.objects.filter(resent_from__in=ids).update(resent_from=None)
+    _set_null_where_in(Notification, "resent_from", ids)
     receipts = _delete_where_in(DeliveryReceipt, "notification", ids)
     return Batch(rows=_delete_where_in(Notification, "id", ids), receipts=receipts)
 
@@ -185,44 +184,54 @@ def _purge(
 ) -> Purged:
     check_batch_size(batch_size)
     using = router.db_for_write(rows.model)
-    ordered = rows.order_by(time_field, "pk").values_list(time_field, "pk")
+    # Ordered by the indexed time column alone: adding the primary key would make every
+    # database but MySQL sort all the remaining rows for each batch (notify_many() gives
+    # thousands of rows one timestamp, so ties are common and a tie-break is not free).
+    ordered = rows.using(using).order_by(time_field).values_list(time_field, "pk")
     totals = Purged()
-    after: tuple[datetime, Any] | None = None
+    since: datetime | None = None
     while True:
         with transaction.atomic(using=using):
-            page = ordered.using(using).select_for_update()
-            if after is not None:
-                page = page.filter(_after(time_field, *after))
+            page = ordered.select_for_update()
+            if since is not None:
+                page = page.filter(**{f"{time_field}__gte": since})
             keys = list(page[:batch_size])
             if not keys:
                 return totals
-            totals += delete([pk for _, pk in keys])
-        after = keys[-1]
+            batch = delete([pk for _, pk in keys])
+        totals += batch
         if on_batch is not None:
             on_batch(totals)
-        if len(keys) < batch_size:
+        if len(keys) < batch_size or not batch.rows:
             return totals
-
-
-def _after(time_field: str, time: datetime, pk: Any) -> Q:
-    """Rows after (time, pk) in (time, pk) order. Written with ``time >= t`` first so that
-    every database walks its index on the time column from there."""
-    return Q(**{f"{time_field}__gte": time}) & (Q(**{f"{time_field}__gt": time}) | Q(pk__gt=pk))
+        since = keys[-1][0]
 
 
 def _delete_where_in(model: type[models.Model], field_name: str, values: Sequence[Any]) -> int:
     """``DELETE FROM <model> WHERE <field> IN (...)``: one statement, the rows never loaded
     (``QuerySet.delete()`` would fetch them to emulate cascades and send signals)."""
-    using = router.db_for_write(model)
-    connection = connections[using]
+    return _where_in(model, "DELETE FROM {table}", field_name, values)
+
+
+def _set_null_where_in(model: type[models.Model], field_name: str, values: Sequence[Any]) -> int:
+    """``UPDATE <model> SET <field> = NULL WHERE <field> IN (...)``."""
+    return _where_in(model, "UPDATE {table} SET {column} = NULL", field_name, values)
+
+
+def _where_in(
+    model: type[models.Model], statement: str, field_name: str, values: Sequence[Any]
+) -> int:
+    """Run ``statement`` + ``WHERE <field> IN (...)``; the row count. Written by hand, the
+    values prepared as the field prepares them: Django's ``__in`` lookup costs more in
+    Python than the statement takes in SQLite."""
+    connection = connections[router.db_for_write(model)]
     field = model._meta.get_field(field_name)
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     quote = connection.ops.quote_name
+    column = quote(field.column)
     placeholders = ", ".join(["%s"] * len(values))
-    sql = (
-        f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote(field.column)} IN ({placeholders})"
-    )
+    sql = statement.format(table=quote(model._meta.db_table), column=column)
     params = [target.get_db_prep_value(value, connection) for value in values]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"{sql} WHERE {column} IN ({placeholders})", params)
         return int(cursor.rowcount)
