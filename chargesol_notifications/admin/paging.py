@@ -181,16 +181,12 @@ class FastCountPaginator(Paginator):
         return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
 
 
-def _as_page_number(number: Any) -> int:
-    try:
-        return int(number)
-    except (TypeError, ValueError):
-        return 1
-
-
 def requested_page(request: HttpRequest) -> int:
     """The page number the changelist will show, as ``ChangeList`` reads it."""
-    return _as_page_number(request.GET.get(PAGE_VAR, 1))
+    try:
+        return int(request.GET.get(PAGE_VAR, 1))
+    except ValueError:
+        return 1
 
 
 class FastCountAdminMixin:
