@@ -199,8 +199,10 @@ class CallLog(models.Model):
             models.Index(fields=["call_type"], name="csn_calllog_call_type_idx"),
             models.Index(fields=["context_type"], name="csn_calllog_ctx_type_idx"),
             models.Index(fields=["called_at"], name="csn_calllog_called_at_idx"),
-            # Addition: the admin's search by number (any format, normalised to E.164).
+            # Additions: the admin's searches by number (any format, normalised to E.164)
+            # and by context id.
             models.Index(fields=["callee_phone"], name="csn_calllog_callee_phone_idx"),
+            models.Index(fields=["context_id"], name="csn_calllog_ctx_id_idx"),
         ]
         permissions = [("place_call", _("Can place calls from the admin (click-to-call)"))]
 

@@ -184,7 +184,12 @@ def test_no_unspecified_fields(model):
 
 @pytest.mark.parametrize(
     ("model", "name"),
-    [(Notification, "address"), (Notification, "context_id"), (CallLog, "callee_phone")],
+    [
+        (Notification, "address"),
+        (Notification, "context_id"),
+        (CallLog, "callee_phone"),
+        (CallLog, "context_id"),
+    ],
 )
 def test_the_admins_searches_have_indexes(model, name):
     assert [name] in [index.fields for index in model._meta.indexes]

@@ -69,7 +69,7 @@ def test_notification_page_shows_its_receipts_read_only(admin_client):
     assert '<select name="recipient"' not in html
 
 
-@pytest.mark.parametrize("model", ["notification", "deliveryreceipt", "calllog"])
+@pytest.mark.parametrize("model", ["notification", "deliveryreceipt"])
 def test_logs_cannot_be_added_or_edited_by_hand(admin_client, model):
     assert admin_client.get(f"{BASE}/{model}/add/").status_code == 403
 

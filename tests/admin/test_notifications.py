@@ -169,7 +169,7 @@ def test_search_by_email_name_gateway_id_and_ids(admin_client):
         assert found == expected, term
 
 
-@pytest.mark.parametrize("term", ["%", "' OR 1=1 --", "x" * 500, "+", "0", "SM"])
+@pytest.mark.parametrize("term", ["%", "' OR 1=1 --", "x" * 500, "+", "-", "SM"])
 def test_odd_terms_find_nothing_and_do_not_fail(admin_client, term):
     failed_sms()
     response = admin_client.get(URL, {"q": term})
