@@ -16,6 +16,9 @@ Fixtures:
 ``twilio_standin``, ``twilio_client``
     From :mod:`chargesol_notifications.testing.twilio.pytest_plugin`, which this plugin
     enables.
+``fcm_standin``
+    A running :class:`~chargesol_notifications.testing.fcm.FcmStandin` (needs the ``fcm``
+    extra); the test fails at teardown if any request broke FCM's schema.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ import pytest
 from .outbox import empty_outbox
 
 pytest_plugins = ["chargesol_notifications.testing.twilio.pytest_plugin"]
+
+
+@pytest.fixture
+def fcm_standin() -> Iterator[Any]:
+    """A running FCM stand-in; at teardown the test fails if any request broke FCM's
+    schema (claim the ones a test sends on purpose with ``take_violations()``)."""
+    try:
+        from .fcm import FcmStandin
+    except ImportError as exc:  # imported here: projects without the fcm extra load us too
+        pytest.fail(f"fcm_standin needs the fcm extra (firebase-admin): {exc}")
+    with FcmStandin() as standin:
+        yield standin
+    standin.assert_no_violations()
 
 
 @pytest.fixture(autouse=True)
