@@ -41,6 +41,7 @@ __all__ = [
     "Converter",
     "PlainList",
     "PlainMapping",
+    "context_dict",
     "is_sensitive_name",
     "model_to_plain",
     "plain_context",
@@ -303,6 +304,16 @@ def plain_context(context: Mapping[str, Any], *, limits: PlainDataLimits = LIMIT
             raise InvalidContextError(f"The context has the key {key!r}; keys must be strings.")
         data[key] = converter.convert(value, key, 1) if not _is_plain(value) else value
     return PlainMapping(data)
+
+
+def context_dict(context: Mapping[str, Any], *, limits: PlainDataLimits = LIMITS) -> dict[str, Any]:
+    """``context`` as plain data (:func:`plain_context`), in a new dict of its own: what a
+    render hands Django's ``Context``, which tags may write into."""
+    plain = plain_context(context, limits=limits)
+    if type(plain) is PlainMapping:
+        # Its values are plain already; a dict copy of them costs no Python call per key.
+        return plain._data.copy()
+    return dict(plain)
 
 
 def with_values(context: PlainMapping, **values: PlainMapping) -> PlainMapping:

@@ -30,9 +30,8 @@ fails when it ends even if Django hid the exception on the way.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -153,6 +152,9 @@ class RenderBudget:
     """What one render has spent; past a limit it raises
     :class:`~chargesol_notifications.exceptions.RenderBudgetExceededError`."""
 
+    # Slots: a metered render touches these attributes once per node it renders.
+    __slots__ = ("exceeded", "filter_work", "limits", "max_length", "produced", "steps")
+
     def __init__(self, limits: RenderLimits, max_length: int) -> None:
         self.limits = limits
         self.max_length = max_length
@@ -210,16 +212,29 @@ def _size(value: Any) -> int | None:
 _active: ContextVar[RenderBudget | None] = ContextVar("chargesol_render_budget", default=None)
 
 
-@contextmanager
-def rendering_under(budget: RenderBudget) -> Iterator[RenderBudget]:
-    """Make ``budget`` the one that metered templates charge while the block runs."""
-    token = _active.set(budget)
-    try:
-        yield budget
-    finally:
-        _active.reset(token)
+class rendering_under:
+    """Make ``budget`` the one that metered templates charge while the block runs.
+
+    A class rather than a ``@contextmanager`` generator: ``notify_many()`` enters one
+    per message field, and the generator machinery cost more than the render's own
+    bookkeeping.
+    """
+
+    __slots__ = ("budget", "token")
+    token: Token[RenderBudget | None]
+
+    def __init__(self, budget: RenderBudget) -> None:
+        self.budget = budget
+
+    def __enter__(self) -> RenderBudget:
+        self.token = _active.set(self.budget)
+        return self.budget
+
+    def __exit__(self, *exc_info: object) -> None:
+        _active.reset(self.token)
 
 
-def active_budget() -> RenderBudget | None:
-    """The budget of the render in progress in this thread or task, if any."""
-    return _active.get()
+#: The budget of the render in progress in this thread or task, if any. The context
+#: variable's own ``get`` (no Python frame of ours): metered templates ask for it once
+#: per node they render.
+active_budget: Callable[[], RenderBudget | None] = _active.get

@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
@@ -49,7 +49,7 @@ from .exceptions import (
     TemplateRenderError,
     UnreadableRecipientError,
 )
-from .plain_data import plain_context
+from .plain_data import context_dict
 from .render_budget import RenderBudget, render_limits, rendering_under
 from .render_metering import check_source, meter_template
 from .template_library import LOADABLE_LIBRARIES
@@ -58,10 +58,13 @@ if TYPE_CHECKING:
     from .models import NotificationTemplate
 
 __all__ = [
+    "MessageRenderer",
     "RenderedMessage",
     "compile_source",
     "compile_template",
     "get_engine",
+    "raise_render_error",
+    "render_compiled",
     "render_errors",
     "render_message",
     "render_text",
@@ -176,13 +179,63 @@ def render_message(template: NotificationTemplate, context: Mapping[str, Any]) -
     allowed, a placeholder missing from ``context``, a render over its budget (the body
     may not pass the channel's limit) and any exception raised while rendering.
     """
-    subject = ""
-    if template.channel == TemplateChannel.EMAIL and template.subject_template:
-        subject = _render_field(template, "subject_template", context, channel=None)
-        subject = _LINE_BREAKS.sub(" ", subject).strip()
-        _check_subject_length(template, subject)
-    body = _render_field(template, "body_template", context, channel=template.channel)
-    return RenderedMessage(subject=subject, body=body)
+    return MessageRenderer(template).render(context)
+
+
+class MessageRenderer:
+    """:func:`render_message` of one template, for many contexts.
+
+    ``notify_many()`` renders one template once per recipient: the limits, the labels
+    and the compiled fields are the same for all of them, so they are worked out once
+    here. Each render still gets a budget of its own and a Django ``Context`` over a
+    copy of its plain-data context.
+    """
+
+    def __init__(self, template: NotificationTemplate) -> None:
+        self.template = template
+        # Read once per renderer: a notify_many() call sees one settings state.
+        self.limits = render_limits()
+        self.has_subject = bool(
+            template.channel == TemplateChannel.EMAIL and template.subject_template
+        )
+        self.body_max_length = self.limits.output_limit(template.channel)
+        self.labels = {
+            field: f"Notification template {template.name!r}, {field}"
+            for field in ("subject_template", "body_template")
+        }
+        # Compiled on first use, field by field, so that a template fails as
+        # render_message() always made it fail: the subject's errors first.
+        self._compiled: dict[str, Template] = {}
+
+    def render(self, context: Mapping[str, Any]) -> RenderedMessage:
+        subject, body = self.render_fields(context)
+        return RenderedMessage(subject=subject, body=body)
+
+    def render_fields(self, context: Mapping[str, Any]) -> tuple[str, str]:
+        """(subject, body): :meth:`render` without building its result."""
+        data = context_dict(context)
+        subject = ""
+        if self.has_subject:
+            # A copy of its own: a tag that writes into the context ({% cycle ... as
+            # x %}) must not carry its value from the subject into the body.
+            subject = self._render_field(
+                "subject_template", data.copy(), self.limits.default_max_length
+            )
+            if "\n" in subject or "\r" in subject:
+                subject = _LINE_BREAKS.sub(" ", subject)
+            subject = subject.strip()
+            _check_subject_length(self.template, subject)
+        body = self._render_field("body_template", data, self.body_max_length)
+        return subject, body
+
+    def _render_field(self, field: str, data: dict[str, Any], max_length: int) -> str:
+        label = self.labels[field]
+        compiled = self._compiled.get(field)
+        if compiled is None:
+            compiled = self._compiled[field] = compile_template(
+                getattr(self.template, field), name=label
+            )
+        return render_compiled(compiled, data, label, RenderBudget(self.limits, max_length))
 
 
 def validate_template(template: NotificationTemplate) -> None:
@@ -219,13 +272,6 @@ def validate_template(template: NotificationTemplate) -> None:
         raise ValidationError(errors)
 
 
-def _render_field(
-    template: NotificationTemplate, field: str, context: Mapping[str, Any], *, channel: str | None
-) -> str:
-    label = f"Notification template {template.name!r}, {field}"
-    return render_text(getattr(template, field), context, label=label, channel=channel)
-
-
 def render_text(
     source: str, context: Mapping[str, Any], *, label: str, channel: str | None = None
 ) -> str:
@@ -236,13 +282,25 @@ def render_text(
     """
     compiled = compile_template(source, name=label)
     limits = render_limits()
-    budget = RenderBudget(limits, limits.output_limit(channel))
-    # A new Context over a copy: {% cycle ... as x %}, {% regroup %} and {% now ... as
-    # x %} write into the context, and the caller's mapping must come back unchanged.
-    django_context = Context(dict(plain_context(context)), autoescape=False)
-    with render_errors(label, budget), rendering_under(budget):
-        output = compiled.render(django_context)
-        budget.finish(output)
+    return render_compiled(
+        compiled, context_dict(context), label, RenderBudget(limits, limits.output_limit(channel))
+    )
+
+
+def render_compiled(
+    compiled: Template, data: dict[str, Any], label: str, budget: RenderBudget
+) -> str:
+    """Render ``compiled`` over ``data`` (plain data, a dict of the caller's own that the
+    render may write into) under ``budget``; errors name ``label``."""
+    # {% cycle ... as x %}, {% regroup %} and {% now ... as x %} write into the context:
+    # hence a dict that is nobody else's.
+    django_context = Context(data, autoescape=False)
+    try:
+        with rendering_under(budget):
+            output = compiled.render(django_context)
+            budget.finish(output)
+    except Exception as exc:
+        raise_render_error(label, budget, exc)
     return output
 
 
@@ -251,18 +309,25 @@ def render_errors(label: str, budget: RenderBudget | None = None) -> Iterator[No
     """Turn whatever rendering raises into a TemplateRenderError naming ``label``."""
     try:
         yield
-    except (TemplateRenderError, ConfigurationError):
-        raise  # a deployment's recipient setting names something that is not plain data
-    except UnreadableRecipientError as exc:
-        raise exc.error from exc.error.__cause__
     except Exception as exc:
-        # Over budget first: Django's {% if %} may have hidden the budget's exception,
-        # and something else failed afterwards.
-        if budget is not None and budget.exceeded:
-            raise TemplateRenderError(
-                f"{label}: the template is over its render budget: {budget.exceeded}."
-            ) from exc
-        raise TemplateRenderError(f"{label}{_at_line(exc)}: {_explain(exc)}") from exc
+        raise_render_error(label, budget, exc)
+
+
+def raise_render_error(label: str, budget: RenderBudget | None, exc: Exception) -> NoReturn:
+    """Raise what a render that failed with ``exc`` raises: a TemplateRenderError naming
+    ``label``, or ``exc`` itself when it already says what is wrong."""
+    if isinstance(exc, TemplateRenderError | ConfigurationError):
+        # A deployment's recipient setting names something that is not plain data.
+        raise exc
+    if isinstance(exc, UnreadableRecipientError):
+        raise exc.error from exc.error.__cause__
+    # Over budget first: Django's {% if %} may have hidden the budget's exception, and
+    # something else failed afterwards.
+    if budget is not None and budget.exceeded:
+        raise TemplateRenderError(
+            f"{label}: the template is over its render budget: {budget.exceeded}."
+        ) from exc
+    raise TemplateRenderError(f"{label}{_at_line(exc)}: {_explain(exc)}") from exc
 
 
 def _explain(exc: Exception) -> str:
@@ -307,11 +372,17 @@ def _syntax_error(exc: TemplateSyntaxError) -> tuple[int | None, str]:
 
 
 def _check_subject_length(template: NotificationTemplate, subject: str) -> None:
-    from .models import Notification
-
-    limit = Notification._meta.get_field("subject").max_length
+    limit = _subject_max_length()
     if limit is not None and len(subject) > limit:
         raise TemplateRenderError(
             f"Notification template {template.name!r}, subject_template: the rendered "
             f"subject is {len(subject)} characters long; at most {limit} fit."
         )
+
+
+@functools.cache
+def _subject_max_length() -> int | None:
+    # Imported here: the models module imports this one (NotificationTemplate.clean).
+    from .models import Notification
+
+    return Notification._meta.get_field("subject").max_length
