@@ -21,6 +21,7 @@ and the objects are marked saved, as ``bulk_create()`` leaves them.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -48,11 +49,12 @@ def insert_rows(
         if getattr(field, "auto_now_add", False):
             for instance in objects:
                 setattr(instance, field.attname, now)
-    insert_values(
-        model,
-        [[getattr(instance, field.attname) for field in fields] for instance in objects],
-        ignore_conflicts=ignore_conflicts,
-    )
+    # One C-level call per object reads all of its columns.
+    values_of = operator.attrgetter(*(field.attname for field in fields))
+    rows = [values_of(instance) for instance in objects]
+    if len(fields) == 1:  # attrgetter of one name gives the value, not a 1-tuple
+        rows = [(value,) for value in rows]
+    insert_values(model, rows, ignore_conflicts=ignore_conflicts)
     for instance in objects:
         instance._state.adding = False
         instance._state.db = using
@@ -67,10 +69,7 @@ def insert_values(
         return
     using = router.db_for_write(model)
     connection = connections[using]
-    prepare = preparers(model, using)
-    prepared = [
-        [convert(value) for convert, value in zip(prepare, row, strict=True)] for row in rows
-    ]
+    prepared = prepare_rows(preparers(model, using), rows)
     # One transaction, as bulk_create() has: all rows or none, and SQLite in autocommit
     # would otherwise commit (and sync to disk) once per row of executemany().
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
@@ -84,6 +83,38 @@ def insert_values(
         else:
             columns = [list(column) for column in zip(*prepared, strict=True)]
             cursor.execute(unnest_statement(model, using, ignore_conflicts), columns)
+
+
+def prepare_rows(prepare: Sequence[Prepare], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Each row's values converted for the database, column by column.
+
+    Only the columns that need a conversion are visited, and a value that is the same
+    object as the row before's in that column (None, the call's one timestamp) is
+    converted once: on SQLite, turning an aware datetime into text costs more than the
+    row's other work.
+    """
+    width = len(prepare)
+    converting = [
+        (index, convert) for index, convert in enumerate(prepare) if convert is not identity
+    ]
+    last: list[Any] = [_NOTHING] * width
+    converted: list[Any] = [None] * width
+    prepared = []
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"A row has {len(row)} values; the model has {width} columns.")
+        values = list(row)
+        for index, convert in converting:
+            value = values[index]
+            if value is not last[index]:
+                last[index] = value
+                converted[index] = convert(value)
+            values[index] = converted[index]
+        prepared.append(values)
+    return prepared
+
+
+_NOTHING = object()
 
 
 @functools.cache
