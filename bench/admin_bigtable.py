@@ -13,9 +13,11 @@ timed, and prints the queries and the median time per page; ``--json`` also writ
 ``--explain`` prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every query slower than
 ``--slow-ms``.
 
-``--fast-count`` measures the notification admin as if it had adopted
-``admin.paging.FastCountAdminMixin`` (a subclass is registered in its place for this run;
-nothing changes once it has).
+``--fast-count`` measures the notification lists twice, in turns: as the admin is, and as
+if it had adopted ``admin.paging.FastCountAdminMixin`` (the registered admin's class is
+swapped for a subclass with the mixin while the second variant's requests run), so their
+ratio comes from one run.
+Nothing changes once the admin has adopted the mixin.
 
 ``--smoke`` is the CI check: a few thousand rows in a throwaway database (any database
 ``DATABASE_URL`` names, SQLite when unset), every page requested once; it fails if a page
@@ -32,52 +34,30 @@ import argparse
 import atexit
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import bigtable_seed as seeding
 import harness
+from bigtable_measure import (
+    AS_IS,
+    MAX_MEDIAN_MS,
+    MAX_QUERIES,
+    Page,
+    Result,
+    Variant,
+    explain,
+    measure,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DATABASE = "csn_bigtable"
-#: The issue's targets, per page at 1,000,000 notifications.
-MAX_QUERIES = 12
-MAX_MEDIAN_MS = 300.0
-
-
-@dataclass(frozen=True)
-class Page:
-    label: str
-    path: str
-    params: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"{self.path}?{urlencode(self.params)}" if self.params else self.path
-
-
-@dataclass
-class Result:
-    label: str
-    url: str
-    queries: int
-    #: The database's part of the counted request: its queries' time, as Django logs it.
-    sql_ms: float
-    median_ms: float
-    samples_ms: list[float]
-    #: What the page says of its rows ("about 1,000,000 notifications"), if it says.
-    shows: str
-    slow_queries: list[dict[str, object]]
-
-    @property
-    def on_target(self) -> bool:
-        return self.queries <= MAX_QUERIES and self.median_ms < MAX_MEDIAN_MS
 
 
 def pages(targets: seeding.Targets) -> list[Page]:
@@ -175,71 +155,26 @@ def seed_now(plan: seeding.Plan, name: str) -> seeding.Targets:
 # -- measuring ----------------------------------------------------------------------------
 
 
-def adopt_fast_count() -> bool:
-    """Register the notification admin again with FastCountAdminMixin, for this process.
-
-    Returns False when it has adopted it already (the flag is then a no-op)."""
+def fast_count_variants() -> Sequence[Variant]:
+    """The notification admin as it is, and with FastCountAdminMixin mixed in."""
     from django.contrib import admin
 
     from chargesol_notifications.admin.paging import FastCountAdminMixin
     from chargesol_notifications.models import Notification
 
-    current = type(admin.site._registry[Notification])
+    registered = admin.site._registry[Notification]
+    current = type(registered)
     if issubclass(current, FastCountAdminMixin):
-        return False
-    admin.site.unregister(Notification)
-    admin.site.register(Notification, type(current.__name__, (FastCountAdminMixin, current), {}))
-    return True
+        print("The notification admin has adopted FastCountAdminMixin: measured once.")
+        return AS_IS
+    fast = type(current.__name__, (FastCountAdminMixin, current), {})
 
+    def as_class(model_admin: type) -> Callable[[], None]:
+        # The admin's URLs are bound to the registered instance, so the instance changes
+        # class; the changelist reads the paginator and the count setting from it.
+        return lambda: setattr(registered, "__class__", model_admin)
 
-def what_the_page_shows(html: str) -> str:
-    """The paginator's words for the row count, without the page links."""
-    match = re.search(r'<p class="paginator">(.*?)</p>', html, re.S)
-    if not match:
-        return ""
-    text = re.sub(r"<(a|span)\b[^>]*>.*?</\1>", " ", match.group(1), flags=re.S)
-    return " ".join(re.sub(r"<[^>]+>", " ", text).replace("…", " ").split())
-
-
-def measure(client: object, page: Page, repeats: int, slow_ms: float) -> Result:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    def get() -> str:
-        response = client.get(page.url)  # type: ignore[attr-defined]
-        if response.status_code != 200:
-            raise SystemExit(f"{page.label}: {page.url} answered {response.status_code}")
-        return response.content.decode()
-
-    # The counted request is also the warm-up (templates compiled, caches filled).
-    with CaptureQueriesContext(connection) as captured:
-        html = get()
-    # Read now: the log is a window that the next requests reset.
-    queries = list(captured.captured_queries)
-    slow = [
-        {"ms": round(float(q["time"]) * 1e3, 1), "sql": q["sql"]}
-        for q in queries
-        if float(q["time"]) * 1e3 >= slow_ms
-    ]
-    timing = harness.measure(page.label, get, repeats=repeats, warmup=0)
-    return Result(
-        label=page.label,
-        url=page.url,
-        queries=len(queries),
-        sql_ms=round(sum(float(q["time"]) for q in queries) * 1e3, 1),
-        median_ms=timing.median * 1e3,
-        samples_ms=[round(s * 1e3, 1) for s in timing.samples],
-        shows=what_the_page_shows(html),
-        slow_queries=slow,
-    )
-
-
-def explain(sql: str) -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
-        return "\n".join(row[0] for row in cursor.fetchall())
+    return (("as is", as_class(current)), ("fast count", as_class(fast)))
 
 
 def commit_measured() -> str:
@@ -273,7 +208,7 @@ def report(results: list[Result], rows: int, repeats: int, vendor: str, smoke: b
         f"Admin pages (target: at most {MAX_QUERIES} queries, median under {MAX_MEDIAN_MS:.0f} ms)",
         [
             (
-                r.label,
+                f"{r.label} ({r.variant})" if r.variant else r.label,
                 str(r.queries),
                 f"{r.sql_ms:.0f}",
                 f"{r.median_ms:.0f}",
@@ -318,25 +253,28 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
+    from django.urls import reverse
 
-    if args.fast_count:
-        adopted = adopt_fast_count()
-        print(
-            "Notification admin: "
-            + (
-                "FastCountAdminMixin added for this run."
-                if adopted
-                else "already a FastCountAdminMixin."
-            )
-        )
+    variants = fast_count_variants() if args.fast_count else AS_IS
+    notification_pages = reverse("admin:chargesol_notifications_notification_changelist")
     client = Client()
     client.force_login(get_user_model().objects.get(username=seeding.ADMIN_USERNAME))
-    results = [measure(client, page, repeats, args.slow_ms) for page in pages(targets)]
+    results = [
+        result
+        for page in pages(targets)
+        for result in measure(
+            client,
+            page,
+            repeats,
+            args.slow_ms,
+            variants if page.path == notification_pages else AS_IS,
+        )
+    ]
     report(results, rows, repeats, connection.vendor, args.smoke)
     if args.explain and connection.vendor == "postgresql":
         for result in results:
             for query in result.slow_queries:
-                print(f"\n-- {result.label}: {query['ms']} ms\n{query['sql']}")
+                print(f"\n-- {result.label} {result.variant}: {query['ms']} ms\n{query['sql']}")
                 print(explain(str(query["sql"])))
     if args.json:
         meta = {"commit": commit_measured(), "rows": rows, "repeats": repeats}
