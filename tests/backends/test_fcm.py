@@ -129,8 +129,11 @@ def test_title_body_and_data_as_fcm_receives_them(fcm, send, customer):
         }
         assert push.sent_by == fcm.account.client_email
         assert push.name.startswith(f"projects/{fcm.project_id}/messages/")
-    # One access token for the App, shared by the three sends.
-    assert fcm.token_requests == 1
+    # The App keeps its access token: the next notification asks for none.
+    asked = fcm.token_requests
+    send(customer, "push", body="Survey moved")
+    assert len(fcm.pushes) == 6
+    assert fcm.token_requests == asked
 
 
 def test_a_push_without_context_or_title(settings, fcm_standin, send, customer):

@@ -21,7 +21,7 @@ It needs ``cryptography`` (the ``fcm`` extra brings it). See docs/push.rst.
 
 from __future__ import annotations
 
-from .accounts import DEFAULT_PROJECT_ID, InvalidGrant, ServiceAccount, verify_assertion
+from .accounts import DEFAULT_PROJECT_ID, ServiceAccount, verify_assertion
 from .api import CATALOGUE, Fault, FcmApi, RecordedPush, Refused, SpecViolation, fcm_error
 from .standin import FcmStandin
 from .validation import Problem, check_request
@@ -32,7 +32,6 @@ __all__ = [
     "Fault",
     "FcmApi",
     "FcmStandin",
-    "InvalidGrant",
     "Problem",
     "RecordedPush",
     "Refused",

@@ -37,10 +37,6 @@ CLOCK_SKEW = 300
 MAX_LIFETIME = 3600
 
 
-class InvalidGrant(Exception):
-    """An assertion Google's token endpoint would refuse (``invalid_grant``)."""
-
-
 @dataclass(frozen=True)
 class ServiceAccount:
     """A service account of ``project_id``, with its own RSA key."""
@@ -96,7 +92,10 @@ def b64decode(part: str) -> bytes:
 def verify_assertion(
     assertion: str, accounts: dict[str, ServiceAccount], audience: str
 ) -> tuple[ServiceAccount, dict[str, Any]]:
-    """The account that signed ``assertion`` and its claims, or :class:`InvalidGrant`.
+    """The account that signed ``assertion`` and its claims.
+
+    Raises ``ValueError`` with Google's ``error_description`` for an assertion Google's
+    token endpoint would refuse (``invalid_grant``).
 
     What Google checks: RS256, a known account and key id, the signature, the audience
     (Google's token URI, or ``audience``), a scope, and a lifetime of at most an hour
@@ -108,14 +107,14 @@ def verify_assertion(
         claims = json.loads(b64decode(claims_part))
         signature = b64decode(signature_part)
     except ValueError as exc:
-        raise InvalidGrant("Invalid JWT: the assertion is not a signed JWT.") from exc
+        raise ValueError("Invalid JWT: the assertion is not a signed JWT.") from exc
     if not isinstance(header, dict) or header.get("alg") != "RS256":
-        raise InvalidGrant("Invalid JWT Signature.")
+        raise ValueError("Invalid JWT Signature.")
     account = accounts.get(str(claims.get("iss")))
     if account is None:
-        raise InvalidGrant("Invalid grant: account not found")
+        raise ValueError("Invalid grant: account not found")
     if header.get("kid") not in (None, account.private_key_id):
-        raise InvalidGrant("Invalid JWT Signature.")
+        raise ValueError("Invalid JWT Signature.")
     try:
         account.private_key.public_key().verify(
             signature,
@@ -124,17 +123,17 @@ def verify_assertion(
             hashes.SHA256(),
         )
     except InvalidSignature as exc:
-        raise InvalidGrant("Invalid JWT Signature.") from exc
+        raise ValueError("Invalid JWT Signature.") from exc
     if claims.get("aud") not in (GOOGLE_TOKEN_URI, audience):
-        raise InvalidGrant(f"Invalid JWT: audience must be {GOOGLE_TOKEN_URI}.")
+        raise ValueError(f"Invalid JWT: audience must be {GOOGLE_TOKEN_URI}.")
     if not MESSAGING_SCOPES & set(str(claims.get("scope") or "").split()):
-        raise InvalidGrant("Invalid OAuth scope or ID token audience provided.")
+        raise ValueError("Invalid OAuth scope or ID token audience provided.")
     now = time.time()
     issued, expires = claims.get("iat"), claims.get("exp")
     if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-        raise InvalidGrant("Invalid JWT: iat and exp are required.")
+        raise ValueError("Invalid JWT: iat and exp are required.")
     if expires - issued > MAX_LIFETIME or issued > now + CLOCK_SKEW or expires < now - CLOCK_SKEW:
-        raise InvalidGrant(
+        raise ValueError(
             "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
             "timeframe. Check your iat and exp values in the JWT claim."
         )

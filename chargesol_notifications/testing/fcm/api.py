@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..twilio.api import Reply
-from .accounts import InvalidGrant, ServiceAccount, verify_assertion
+from .accounts import ServiceAccount, verify_assertion
 from .validation import Problem, check_request
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -228,7 +228,7 @@ class FcmApi:
             accounts = dict(self.accounts)
         try:
             account, _ = verify_assertion(form.get("assertion", ""), accounts, self.token_uri)
-        except InvalidGrant as exc:
+        except ValueError as exc:
             return reply(400, {"error": "invalid_grant", "error_description": str(exc)})
         token = f"ya29.standin-{secrets.token_urlsafe(24)}"
         with self._lock:
