@@ -280,7 +280,7 @@ class Decision:
 
     item: Prepared
     attempt: SendAttempt
-    #: The receipt that moves the status (none for a retry), and that signals hand on.
+    #: The receipt signals hand on: the one that moves the status (a retry's moves none).
     receipt: ReceiptToWrite
     outcome: DeliveryOutcome
     #: For a message sent to several addresses: the receipts of the other addresses,
