@@ -196,6 +196,8 @@ class Converter:
             )
         if "\x00" in text:
             raise InvalidContextError(f"The context value {path!r} contains a NUL character.")
+        if text.isascii():  # no surrogate, and no encoding to try (a flag of the str)
+            return text
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:

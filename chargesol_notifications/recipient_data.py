@@ -104,6 +104,8 @@ def read_attribute(user: Any, key: str, attribute: str, converter: Converter) ->
     value = getattr(user, attribute, _MISSING)
     if value is _MISSING:
         return value
+    if type(value) is str:  # the usual case (a name, an address): plain as it is
+        return converter.string(value, f"recipient.{key}")
     if callable(value) and not isinstance(value, models.Manager):
         value = value()
     if isinstance(value, models.Model | models.Manager) or not _plain_value(value):
