@@ -199,7 +199,7 @@ def test_dry_run_counts_and_deletes_nothing():
         output = purge("--older-than", "365d", "--call-logs-older-than", "730d", "--dry-run")
 
     assert "Dry run: would delete 3 notifications and 6 receipts older than" in output
-    assert "Kept 1 notifications" in output
+    assert "Dry run: would keep 1 notifications older than" in output
     assert "Dry run: would delete 1 call logs older than" in output
     assert not [q for q in queries if q["sql"].lstrip().upper().startswith(("DELETE", "UPDATE"))]
     assert Notification.objects.count() == 5

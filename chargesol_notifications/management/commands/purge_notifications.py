@@ -125,14 +125,14 @@ class Command(BaseCommand):
             f"receipts older than {when(cutoff)}."
         )
         if not include_queued:
-            self._report_kept(cutoff, 1)
+            self._report_kept(cutoff, 1, "Dry run: would keep")
         if call_cutoff is not None:
             logs = retention.purgeable_call_logs(call_cutoff).count()
             self.stdout.write(
                 f"Dry run: would delete {logs:,} call logs older than {when(call_cutoff)}."
             )
 
-    def _report_kept(self, cutoff: datetime, verbosity: int) -> None:
+    def _report_kept(self, cutoff: datetime, verbosity: int, verb: str = "Kept") -> None:
         """Old notifications still queued are kept: say so, since it points at a queue
         nobody delivers."""
         kept = retention.purgeable_notifications(cutoff, include_queued=True).filter(
@@ -142,7 +142,7 @@ class Command(BaseCommand):
         if count:
             self._say(
                 verbosity,
-                f"Kept {count:,} notifications older than {when(cutoff)} that are still "
+                f"{verb} {count:,} notifications older than {when(cutoff)} that are still "
                 "queued (never sent); --include-queued deletes them.",
             )
 
