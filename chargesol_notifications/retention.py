@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, models, router, transaction
+from django.db.models import QuerySet
 
 from .choices import NotificationStatus
 from .models import CallLog, DeliveryReceipt, Notification
@@ -115,7 +116,9 @@ def _parameter_limit(alias: str) -> int:
 # -- notifications ----------------------------------------------------------------------
 
 
-def purgeable_notifications(cutoff: datetime, *, include_queued: bool = False) -> Any:
+def purgeable_notifications(
+    cutoff: datetime, *, include_queued: bool = False
+) -> QuerySet[Notification]:
     """The notifications a purge at ``cutoff`` deletes: created before it and, unless
     ``include_queued``, no longer ``queued`` (an undelivered message is kept)."""
     rows = Notification.objects.filter(created_at__lt=cutoff)
@@ -154,7 +157,7 @@ def _delete_notifications(ids: Sequence[Any]) -> Batch:
 # -- call logs --------------------------------------------------------------------------
 
 
-def purgeable_call_logs(cutoff: datetime) -> Any:
+def purgeable_call_logs(cutoff: datetime) -> QuerySet[CallLog]:
     """The call logs a purge at ``cutoff`` deletes: those of calls made before it."""
     return CallLog.objects.filter(called_at__lt=cutoff)
 
@@ -176,7 +179,7 @@ def purge_call_logs(
 
 
 def _purge(
-    rows: Any,
+    rows: QuerySet[Any],
     time_field: str,
     batch_size: int,
     delete: Callable[[Sequence[Any]], Batch],
