@@ -249,6 +249,8 @@ class DeliveryReceipt(models.Model):
         verbose_name = _("delivery receipt")
         verbose_name_plural = _("delivery receipts")
         ordering = ["received_at"]
+        # Addition: the receipts list in the admin is newest first.
+        indexes = [models.Index(fields=["received_at"], name="csn_receipt_received_idx")]
         constraints = [
             # A gateway reports each status of a message once; retried or duplicated
             # callbacks must not add rows. NULL ids (failures before the gateway

@@ -7,10 +7,15 @@ notification table is an exact match on an indexed column:
 * a phone number in any common format (``07700 900102``, ``+44 7700 900102``,
   ``447700900102``): the address a message went to (E.164, and ``whatsapp:`` + E.164)
   and the recipients whose phone field holds that number as commonly written;
-* an email address: the address a message went to, and recipients with that email;
+* an email address: the address a message went to, and recipients with that email (as
+  typed or in lower case);
 * a gateway id (``SM…``, one word of letters and digits): receipts with that id;
-* anything else: recipients by name, login name or email (a ``LIKE`` over the user
-  table, bounded, never over the notifications).
+* anything else but a Twilio SID: recipients by name, login name or email (a ``LIKE``
+  over the user table, bounded, never over the notifications).
+
+The user lookups by phone and email are exact matches on the user model's columns; the
+project's user model should index them (``docs/staff/index.rst``) for a large customer
+base.
 
 Users and receipts are looked up first (one bounded query each), so the final condition
 is ``address IN (…) OR recipient_id IN (…) OR id IN (…)``: each arm an index lookup,
@@ -34,6 +39,9 @@ from .phone_search import phone_search_terms
 #: How many users or receipts a term may match before the search stops adding more:
 #: enough for any real search, and the page shows at most a hundred rows anyway.
 MATCH_LIMIT = 500
+
+#: A Twilio resource SID (SM…, MM…, CA…): never a name, so no user is searched for it.
+TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 
 #: One word that may be a gateway's message id (Twilio: SM/MM/CA + 32 hex digits; an
 #: email backend's Message-ID is longer and has "@" and "<>").
@@ -61,8 +69,10 @@ def search_notifications(queryset: QuerySet[Notification], term: str) -> QuerySe
         addresses += sorted({term, term.lower()})
         email_field = user_field(get_setting("EMAIL_ATTRIBUTE"))
         if email_field:
-            user_condition = Q(**{f"{email_field}__iexact": term})
-    elif as_uuid is None:
+            # Exact (as typed, and lower-cased), not iexact: a plain index on the
+            # email column serves it, where UPPER(email) would need one of its own.
+            user_condition = Q(**{f"{email_field}__in": sorted({term, term.lower()})})
+    elif as_uuid is None and not TWILIO_SID.fullmatch(term) and "@" not in term:
         user_condition = name_condition(term)
     if addresses:
         condition |= Q(address__in=addresses)

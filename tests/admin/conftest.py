@@ -47,6 +47,14 @@ VIEW_ONLY = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_overview_cache():
+    """The notification list caches its overview for a minute; each test starts afresh."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def view_only_staff(db):
     return staff_user(*VIEW_ONLY, username="viewer")
