@@ -189,6 +189,7 @@ def test_no_unspecified_fields(model):
         (Notification, "context_id"),
         (CallLog, "callee_phone"),
         (CallLog, "context_id"),
+        (DeliveryReceipt, "received_at"),
     ],
 )
 def test_the_admins_searches_have_indexes(model, name):
