@@ -67,6 +67,11 @@ class InvalidPhoneNumberError(NotificationError):
     """A phone number that is not a valid E.164 number."""
 
 
+class InvalidSampleError(ValueError):
+    """Sample data typed into the template admin's preview that cannot be used: not
+    JSON, not an object, or over a limit. Staff's input, not a caller's argument."""
+
+
 class InvalidCallError(NotificationError):
     """Arguments of log_call() or place_call() that cannot describe a call."""
 

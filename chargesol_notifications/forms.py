@@ -22,7 +22,12 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import NotificationTemplate
 from .template_library import ALLOWED_TAGS
-from .template_samples import MAX_SAMPLE_LENGTH, SampleError, initial_sample_text, parse_sample
+from .template_samples import (
+    MAX_SAMPLE_LENGTH,
+    InvalidSampleError,
+    initial_sample_text,
+    parse_sample,
+)
 
 BODY_HELP_TEXT = format_lazy(
     _(
@@ -102,6 +107,6 @@ class NotificationTemplateAdminForm(NotificationTemplateForm):
         text: str = self.cleaned_data["sample_context"]
         try:
             parse_sample(text)
-        except SampleError as exc:
+        except InvalidSampleError as exc:
             raise forms.ValidationError(str(exc), code="sample") from exc
         return text

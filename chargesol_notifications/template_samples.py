@@ -35,14 +35,14 @@ from django.template.base import DebugLexer, FilterExpression, Node, TokenType, 
 from django.template.defaulttags import ForNode
 
 from .conf import get_setting
-from .exceptions import InvalidContextError
+from .exceptions import InvalidContextError, InvalidSampleError
 from .plain_data import plain_context
 from .recipient_data import recipient_context_attributes, refused_attribute
 from .rendering import compile_source
 
 __all__ = [
     "MAX_SAMPLE_LENGTH",
-    "SampleError",
+    "InvalidSampleError",
     "declared_sample",
     "generated_sample",
     "initial_sample_text",
@@ -58,10 +58,6 @@ MAX_SAMPLE_LENGTH = 20_000
 SAMPLE_NOTE = "sample"
 
 
-class SampleError(ValueError):
-    """Sample data that cannot be used: not JSON, not an object, or over a limit."""
-
-
 # -- parsing what staff typed -------------------------------------------------------------
 
 
@@ -69,10 +65,10 @@ def parse_sample(text: str, *, source: str = "The sample data") -> dict[str, Any
     """``text`` as a sample context: a JSON object of plain data; ``{}`` when blank.
 
     ``source`` names the text in error messages ("The sample the template declares").
-    Raises :class:`SampleError` with a sentence staff can act on.
+    Raises :class:`InvalidSampleError` with a sentence staff can act on.
     """
     if len(text) > MAX_SAMPLE_LENGTH:
-        raise SampleError(
+        raise InvalidSampleError(
             f"{source} is {len(text):,} characters long; at most {MAX_SAMPLE_LENGTH:,} "
             "are accepted."
         )
@@ -81,30 +77,30 @@ def parse_sample(text: str, *, source: str = "The sample data") -> dict[str, Any
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise SampleError(
+        raise InvalidSampleError(
             f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from exc
     except RecursionError as exc:
-        raise SampleError(f"{source} is nested too deeply.") from exc
-    except SampleError:  # NaN or Infinity, from _refuse_constant
+        raise InvalidSampleError(f"{source} is nested too deeply.") from exc
+    except InvalidSampleError:  # NaN or Infinity, from _refuse_constant
         raise
     except ValueError as exc:  # an integer of more digits than Python converts
-        raise SampleError(f"{source} is not usable JSON: {exc}.") from exc
+        raise InvalidSampleError(f"{source} is not usable JSON: {exc}.") from exc
     if not isinstance(data, dict):
-        raise SampleError(
+        raise InvalidSampleError(
             f'{source} must be a JSON object of names and values ({{"name": ...}}), '
             f"not {_json_kind(data)}."
         )
     try:
         plain_context(data)  # sizes, depth, digits, NUL characters
     except InvalidContextError as exc:
-        raise SampleError(f"{source}: {exc}") from exc
+        raise InvalidSampleError(f"{source}: {exc}") from exc
     converted: dict[str, Any] = _with_dates(data)
     return converted
 
 
 def _refuse_constant(name: str) -> Any:
-    raise SampleError(f"{name} is not a JSON value; write a number.")
+    raise InvalidSampleError(f"{name} is not a JSON value; write a number.")
 
 
 def _json_kind(value: Any) -> str:
@@ -338,7 +334,7 @@ def sample_context(subject_source: str, body_source: str, typed: str) -> dict[st
     """The context to preview (or test-send) a template with.
 
     ``typed`` (the form's sample box) overrides the generated values; when it is blank,
-    the sample the body declares does. Raises :class:`SampleError`.
+    the sample the body declares does. Raises :class:`InvalidSampleError`.
     """
     if typed.strip():
         chosen = parse_sample(typed)

@@ -12,7 +12,7 @@ from chargesol_notifications.segments import count_segments
 from chargesol_notifications.template_preview import preview, sms_counts
 from chargesol_notifications.template_samples import (
     MAX_SAMPLE_LENGTH,
-    SampleError,
+    InvalidSampleError,
     declared_sample,
     generated_sample,
     initial_sample_text,
@@ -55,13 +55,13 @@ def test_a_sample_is_a_json_object_with_dates_read_from_iso_text():
     ],
 )
 def test_bad_samples_are_refused_with_a_sentence(text, says):
-    with pytest.raises(SampleError, match=says):
+    with pytest.raises(InvalidSampleError, match=says):
         parse_sample(text)
 
 
 def test_the_size_cap_comes_before_parsing():
     text = json.dumps({"a": "x" * MAX_SAMPLE_LENGTH})
-    with pytest.raises(SampleError, match="at most 20,000"):
+    with pytest.raises(InvalidSampleError, match="at most 20,000"):
         parse_sample(text)
 
 
