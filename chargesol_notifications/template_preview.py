@@ -20,13 +20,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .choices import TemplateChannel
-from .exceptions import NotificationError
+from .exceptions import InvalidSampleError, NotificationError
 from .models import Notification, NotificationTemplate
 from .recipients import resolve_address
 from .rendering import render_message, validate_template
 from .segments import LIMITS, count_segments
 from .sending import notify
-from .template_samples import SampleError, sample_context
+from .template_samples import sample_context
 from .twilio_codes import MAX_BODY_LENGTH
 
 __all__ = ["FieldPreview", "SmsCounts", "TestSendResult", "preview", "send_test", "sms_counts"]
@@ -73,7 +73,7 @@ def preview(
     sample_error = ""
     try:
         context: dict[str, Any] | None = sample_context(subject_source, body_source, typed_sample)
-    except SampleError as exc:
+    except InvalidSampleError as exc:
         context, sample_error = None, str(exc)
     fields = {
         field: FieldPreview(error=errors[field])
@@ -214,7 +214,7 @@ def send_test(template: NotificationTemplate, user: Any, typed_sample: str) -> T
         context = sample_context(template.subject_template, template.body_template, typed_sample)
         context.pop("recipient", None)  # notify() gives the template the user's own
         notification = notify(user, template.channel, template=template, context=context)
-    except (SampleError, NotificationError) as exc:
+    except (InvalidSampleError, NotificationError) as exc:
         return TestSendResult(None, _("Nothing was sent: %(error)s") % {"error": exc})
     shown = ", ".join(address) if isinstance(address, list) else address
     return TestSendResult(

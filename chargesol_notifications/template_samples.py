@@ -42,7 +42,6 @@ from .rendering import compile_source
 
 __all__ = [
     "MAX_SAMPLE_LENGTH",
-    "InvalidSampleError",
     "declared_sample",
     "generated_sample",
     "initial_sample_text",

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from chargesol_notifications.exceptions import InvalidSampleError
 from chargesol_notifications.rendering import compile_source, render_text
 from chargesol_notifications.segments import count_segments
 from chargesol_notifications.template_preview import preview, sms_counts
 from chargesol_notifications.template_samples import (
     MAX_SAMPLE_LENGTH,
-    InvalidSampleError,
     declared_sample,
     generated_sample,
     initial_sample_text,
