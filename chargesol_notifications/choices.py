@@ -62,3 +62,19 @@ class CallOutcome(models.TextChoices):
     BUSY = "busy", _("Busy")
     VOICEMAIL = "voicemail", _("Voicemail")
     CALLBACK_REQUESTED = "callback_requested", _("Callback requested")
+
+
+class InboundChannel(models.TextChoices):
+    """Channels customers can answer on (addition: the replies issue)."""
+
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+
+
+class OptOutReason(models.TextChoices):
+    """Why an address is on the opt-out list (addition: the replies issue)."""
+
+    STOP_KEYWORD = "stop_keyword", _("Customer replied STOP")
+    GATEWAY_REFUSED = "gateway_refused", _("Gateway refused: recipient opted out (21610)")
+    STAFF = "staff", _("Added by staff")
+    EMAIL_BOUNCE = "email_bounce", _("Email hard bounce")

@@ -20,7 +20,9 @@ from .choices import (
     CallType,
     Channel,
     ContextType,
+    InboundChannel,
     NotificationStatus,
+    OptOutReason,
     ReceiptStatus,
     TemplateChannel,
 )
@@ -266,6 +268,111 @@ class DeliveryReceipt(models.Model):
         if self.gateway_message_id:
             return f"{text} ({self.gateway_message_id})"
         return text
+
+
+class InboundMessage(models.Model):
+    """A customer's message to ChargeSol: an SMS or WhatsApp reply (addition).
+
+    Written by the inbound webhook, once per gateway message (Twilio retries a webhook it
+    got no answer to). ``in_reply_to`` is the latest notification sent to the sender on
+    that channel within ``REPLY_WINDOW``, which says which lead or survey it is about.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(_("channel"), max_length=20, choices=InboundChannel.choices)
+    from_address = models.CharField(
+        _("from"), max_length=64, help_text=_("E.164, or whatsapp:+… for WhatsApp.")
+    )
+    to_address = models.CharField(_("to"), max_length=64)
+    body = models.TextField(_("body"), blank=True)
+    gateway_message_id = models.CharField(_("gateway message id"), max_length=100, unique=True)
+    media_count = models.PositiveSmallIntegerField(_("media attached"), default=0)
+    #: Twilio's reading of an opt-out keyword (``STOP``, ``START``, ``HELP``), if any.
+    opt_out_type = models.CharField(_("opt-out keyword"), max_length=20, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_messages",
+        verbose_name=_("from user"),
+    )
+    in_reply_to = models.ForeignKey(
+        Notification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+        verbose_name=_("in reply to"),
+    )
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["from_address"], name="csn_inbound_from_idx"),
+            models.Index(fields=["received_at"], name="csn_inbound_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(channel)s from %(sender)s") % {
+            "channel": self.get_channel_display(),
+            "sender": display_name(self.user) if self.user_id else self.from_address,
+        }
+
+
+class OptOut(models.Model):
+    """An address that must not be sent to on a channel, and why (addition).
+
+    One row per (channel, address), addresses written as ``Notification.address`` writes
+    them (E.164, ``whatsapp:+…``, an email address). START lifts an opt-out by setting
+    ``lifted_at``; the row stays as the record of both. Delivery checks the active rows
+    before it talks to a gateway.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=255)
+    reason = models.CharField(_("reason"), max_length=30, choices=OptOutReason.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("opted out at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("added by"),
+    )
+    inbound_message = models.ForeignKey(
+        InboundMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("message that asked"),
+    )
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "address"], name="csn_optout_once"),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(channel)s opt-out of %(address)s") % {
+            "channel": self.get_channel_display(),
+            "address": self.address,
+        }
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None
 
 
 def display_name(user: Any) -> str:
