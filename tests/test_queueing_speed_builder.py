@@ -1,5 +1,6 @@
-"""notify_many()'s per-call work (NotificationBuilder, MessageRenderer, row_insert): the
-rows and objects are what the slower, per-recipient code made, and no query is added."""
+"""notify_many()'s per-call work (notification_builder, MessageRenderer, row_insert):
+the rows and objects are what the slower, per-recipient code made, and no query is
+added."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from chargesol_notifications import notify_many
 from chargesol_notifications.exceptions import TemplateRenderError
 from chargesol_notifications.models import Notification
+from chargesol_notifications.notification_builder import (
+    NotificationBuilder,
+    fills_dict_as_init_does,
+    notification_from_row,
+)
 from chargesol_notifications.plain_data import plain_context, with_values
 from chargesol_notifications.recipient_data import recipient_context
 from chargesol_notifications.rendering import MessageRenderer, render_message
 from chargesol_notifications.row_insert import prepare_rows
+from chargesol_notifications.sending import check_request
 
 from .factories import NotificationTemplateFactory, UserFactory
 
@@ -168,3 +176,37 @@ def test_prepare_rows_converts_each_value_it_meets():
 def test_prepare_rows_refuses_a_row_of_the_wrong_width():
     with pytest.raises(ValueError, match="2 columns"):
         prepare_rows((str, str), [(1, 2, 3)])
+
+
+def test_a_row_built_without_init_is_what_init_builds():
+    user = UserFactory()
+    builder = NotificationBuilder(
+        check_request("sms", None, None, None, "Hi", None, None), None, created_at=None
+    )
+    row = builder.row.copy()
+    row[0] = uuid.uuid4()
+    row[1] = user.pk
+    direct, initialised = notification_from_row(row), Notification(*row)
+    state = ("adding", "db", "fields_cache")
+    assert {k: v for k, v in vars(direct).items() if k != "_state"} == {
+        k: v for k, v in vars(initialised).items() if k != "_state"
+    }
+    assert [getattr(direct._state, a) for a in state] == [
+        getattr(initialised._state, a) for a in state
+    ]
+    assert fills_dict_as_init_does()
+
+
+def test_post_init_receivers_still_see_every_notification():
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.body)
+
+    post_init.connect(receiver, sender=Notification)
+    try:
+        assert not fills_dict_as_init_does()
+        notify_many(UserFactory.create_batch(2), "sms", body="Power is back.")
+    finally:
+        post_init.disconnect(receiver, sender=Notification)
+    assert seen == ["Power is back.", "Power is back."]
