@@ -84,6 +84,9 @@ class NotificationBuilder:
         self.new_notification = (
             notification_from_row if fills_dict_as_init_does() else initialised_notification
         )
+        #: The row of each notification built, in order: what insert_objects_as_rows()
+        #: writes (local concrete fields: Notification has no parent model).
+        self.rows: list[list[Any]] = []
 
     def build(self, recipient: Any) -> tuple[Notification, dict[str, Any] | None]:
         """Render for one recipient (checked by notify_many()); the (unsaved) row and
@@ -107,6 +110,7 @@ class NotificationBuilder:
         row[SUBJECT_INDEX] = subject
         row[BODY_INDEX] = body
         notification = self.new_notification(row)
+        self.rows.append(row)
         # What assigning the objects to the foreign keys would have cached: reading
         # notification.recipient (delivery, signal receivers) costs no query.
         RECIPIENT_FIELD.set_cached_value(notification, recipient)
@@ -116,6 +120,8 @@ class NotificationBuilder:
 
 #: Notification's fields in the order Model.__init__ takes them positionally.
 ROW_FIELDS = tuple(Notification._meta.concrete_fields)
+# No parent model: the order __init__ takes is also the order of the INSERT's columns.
+assert tuple(Notification._meta.local_concrete_fields) == ROW_FIELDS
 ROW_ATTNAMES = tuple(field.attname for field in ROW_FIELDS)
 _ROW_INDEX = {attname: index for index, attname in enumerate(ROW_ATTNAMES)}
 ID_INDEX = _ROW_INDEX[Notification._meta.pk.attname]

@@ -43,7 +43,6 @@ def insert_rows(
     """INSERT ``objects`` (unsaved, primary keys set) as they are."""
     if not objects:
         return
-    using = router.db_for_write(model)
     fields = model._meta.local_concrete_fields
     for field in fields:
         if getattr(field, "auto_now_add", False):
@@ -54,7 +53,26 @@ def insert_rows(
     rows = [values_of(instance) for instance in objects]
     if len(fields) == 1:  # attrgetter of one name gives the value, not a 1-tuple
         rows = [(value,) for value in rows]
+    insert_objects_as_rows(model, objects, rows, ignore_conflicts=ignore_conflicts)
+
+
+def insert_objects_as_rows(
+    model: type[models.Model],
+    objects: Sequence[models.Model],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT ``rows``, the values ``objects`` hold (one row per object, in the same
+    order, as :func:`insert_values` takes them), and mark the objects saved.
+
+    For a caller that built each object from its row: reading the values back out of
+    the objects would cost more than the conversions.
+    """
+    if len(rows) != len(objects):
+        raise ValueError(f"{len(rows)} rows for {len(objects)} objects.")
     insert_values(model, rows, ignore_conflicts=ignore_conflicts)
+    using = router.db_for_write(model)
     for instance in objects:
         instance._state.adding = False
         instance._state.db = using

@@ -29,7 +29,7 @@ from .exceptions import (
 from .models import Notification, NotificationTemplate
 from .notification_builder import NotificationBuilder
 from .plain_data import PlainMapping, plain_context
-from .row_insert import insert_rows
+from .row_insert import insert_objects_as_rows
 from .signals import notification_queued
 
 
@@ -103,19 +103,17 @@ def notify_many(
     users = check_recipients_and_key(recipients, idempotency_key)
     if not users:
         return []
-    if idempotency_key is None:
-        now = timezone.now()
-        builder = NotificationBuilder(spec, idempotency_key, created_at=now)
-        built = [builder.build(user) for user in users]
-        notifications = [notification for notification, _extra in built]
-        extras = {notification.pk: extra for notification, extra in built if extra}
-        insert_rows(Notification, notifications, now=now)
-        deliver_on_commit(notifications, extras)
-        return notifications
-    builder = NotificationBuilder(spec, idempotency_key, created_at=None)
+    # With a key, bulk_create() stamps created_at: insert_idempotent() tells the rows
+    # this call inserted by it.
+    created_at = timezone.now() if idempotency_key is None else None
+    builder = NotificationBuilder(spec, idempotency_key, created_at=created_at)
     built = [builder.build(user) for user in users]
     notifications = [notification for notification, _extra in built]
     extras = {notification.pk: extra for notification, extra in built if extra}
+    if idempotency_key is None:
+        insert_objects_as_rows(Notification, notifications, builder.rows)
+        deliver_on_commit(notifications, extras)
+        return notifications
     stored, inserted = insert_idempotent(notifications)
     deliver_on_commit(stored, extras, announce=inserted)
     return stored
