@@ -12,7 +12,9 @@ ESP: validate → normalise → record.
   id :class:`~chargesol_notifications.backends.email.EmailBackend` stored from
   ``message.anymail_status.message_id``) gets the receipt through
   :func:`~chargesol_notifications.status.record_receipt`, so a duplicate writes nothing and
-  the status only moves forward.
+  the status only moves forward. A hard bounce (the mailbox does not exist, or the address
+  is not valid) also puts the address on the opt-out list (:mod:`.opt_outs`), so no
+  further email goes to it until staff lift the opt-out.
 
 :func:`connect` is called by the app's ``ready()``; it does nothing when django-anymail is
 not installed. An event for a message id the app does not know is logged and left alone:
@@ -29,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import router, transaction
 
-from .choices import Channel, NotificationStatus, ReceiptStatus
+from .choices import Channel, NotificationStatus, OptOutReason, ReceiptStatus
 from .models import DeliveryReceipt, Notification
+from .opt_outs import record_opt_out
 from .signals import notification_failed
 from .status import ReceiptOutcome, record_receipt
 
@@ -75,6 +78,11 @@ MAX_ERROR_CODE_LENGTH = DeliveryReceipt._meta.get_field("error_code").max_length
 #: ESPs quote whole SMTP conversations at times; staff need the first lines.
 MAX_ERROR_MESSAGE_LENGTH = 2000
 
+#: anymail's reject reasons of a ``bounced`` event that say the address itself will never
+#: take mail (a hard bounce): the address goes on the opt-out list. A full mailbox or a
+#: blocked message (``other``, ``blocked``, ``spam``...) says nothing about the address.
+HARD_BOUNCE_REASONS: frozenset[str] = frozenset({"bounced", "invalid"})
+
 
 @dataclass(frozen=True)
 class EmailReport:
@@ -86,6 +94,10 @@ class EmailReport:
     receipt_status: str
     error_code: str | None = None
     error_message: str = ""
+    #: Whether the event is a hard bounce (:data:`HARD_BOUNCE_REASONS`).
+    hard_bounce: bool = False
+    #: The address the event is about, as the ESP reports it ("" when it does not).
+    recipient: str = ""
 
 
 def connect() -> None:
@@ -139,6 +151,9 @@ def normalise(event: AnymailTrackingEvent, esp_name: str) -> EmailReport | None:
         receipt_status,
         error_code=failure_code(event),
         error_message=failure_message(event, esp_name),
+        hard_bounce=event_type == "bounced"
+        and getattr(event, "reject_reason", None) in HARD_BOUNCE_REASONS,
+        recipient=str(getattr(event, "recipient", None) or ""),
     )
 
 
@@ -188,9 +203,9 @@ def email_notification_for(message_id: str) -> Notification | None:
 def record_report(report: EmailReport) -> ReceiptOutcome | None:
     """Write ``report``'s receipt on its notification and move the status forward.
 
-    The receipt, the status and ``notification_failed`` (when the report failed the
-    notification) go together in one transaction, as in the app's own webhooks. ``None``
-    when the message id belongs to no email notification.
+    The receipt, the status, the opt-out of a hard bounce and ``notification_failed``
+    (when the report failed the notification) go together in one transaction, as in the
+    app's own webhooks. ``None`` when the message id belongs to no email notification.
     """
     notification = email_notification_for(report.message_id)
     if notification is None:
@@ -209,6 +224,8 @@ def record_report(report: EmailReport) -> ReceiptOutcome | None:
             error_code=report.error_code,
             error_message=report.error_message,
         )
+        if report.hard_bounce and outcome.receipt is not None:
+            record_bounce(notification, report)
         if outcome.advanced and notification.status == NotificationStatus.FAILED:
             notification_failed.send(
                 sender=Notification, notification=notification, receipt=outcome.receipt, error=None
@@ -218,3 +235,23 @@ def record_report(report: EmailReport) -> ReceiptOutcome | None:
             "Duplicate %s %s event for %s", report.esp_name, report.event_type, report.message_id
         )
     return outcome
+
+
+def record_bounce(notification: Notification, report: EmailReport) -> None:
+    """Put the address of a hard-bounced email on the opt-out list: the address the
+    notification went to, else the one the ESP names (a notification sent before the
+    address was recorded)."""
+    address = notification.address or report.recipient
+    if not address:
+        logger.warning(
+            "%s hard bounce of %s names no address; no opt-out recorded",
+            report.esp_name,
+            report.message_id,
+        )
+        return
+    record_opt_out(
+        Channel.EMAIL,
+        address,
+        OptOutReason.EMAIL_BOUNCE,
+        detail=f"Notification {notification.pk}: {report.error_message}",
+    )

@@ -30,6 +30,10 @@ APP_CODES = {
     "backend_error": _("The sending backend failed unexpectedly."),
     "lookup_failed": _("Whether an earlier attempt reached the gateway could not be checked."),
     "improperly_configured": _("The channel is not configured correctly."),
+    "opted_out": _(
+        "The customer opted out of messages on this channel (replied STOP, the gateway "
+        "refused, the email bounced, or staff added it): nothing was sent. See Opt-outs."
+    ),
     "not_sent": _("The mail server accepted no message."),
     "recipients_refused": _("The mail server refused the address."),
     "smtp_refused": _("The mail server refused the message."),

@@ -8,12 +8,16 @@ A *wave* is at most ``CONCURRENCY`` notifications of one channel (see
    retries and ``deliver_queued`` runs on several hosts never send the same row twice;
 2. reads their earlier transient failures (one query), leaves the ones whose retry is
    not due yet, and builds each message (address, length, callback URL) in this thread;
+   then asks the opt-out list about the built messages' addresses (one query) and
+   fails those opted out (``opted_out``) without a request to the gateway;
 3. sends them at once from a thread pool, paced by the channel's rate limit and any
    pause after a 429 (:mod:`.send_pool`);
 4. writes every receipt in one INSERT and moves the statuses in one UPDATE per new
    status (:mod:`.wave_recording`), then commits, which releases the rows. A message
    sent to several push tokens has a receipt per token (:func:`decide`); the tokens the
    gateway calls invalid are reported by ``push_token_invalid`` once the wave commits.
+   A gateway's refusal because the recipient opted out there (Twilio's 21610) puts the
+   address on the opt-out list, so the next message to it makes no request.
 
 The rows stay locked from the claim to the commit, so a status webhook about one of
 them waits for the wave to be recorded. A process killed between the sends and the
@@ -48,10 +52,11 @@ from .backends.base import (
     SendAttempt,
     as_delivery_error,
 )
-from .choices import NotificationStatus, ReceiptStatus
+from .choices import NotificationStatus, OptOutReason, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
-from .exceptions import DeliveryError, TransientDeliveryError
+from .exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
+from .opt_outs import normal_address, opted_out, record_opt_out
 from .outgoing import PUSH_TOKEN_SHOWN, address_used, build_message
 from .retry import due_at, is_due, max_attempts, retry_delay
 from .send_pool import send_wave
@@ -65,6 +70,10 @@ Extras = Mapping[str, Mapping[str, Any]]
 #: How long after its due time a retry that ran too early is deferred to.
 EARLY_RUN_MARGIN = timedelta(seconds=1)
 
+#: A gateway's error codes that mean the recipient opted out at the gateway: Twilio's
+#: 21610, "Attempt to send to unsubscribed recipient" (the number replied STOP).
+GATEWAY_OPT_OUT_CODES: frozenset[str] = frozenset({"21610"})
+
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
@@ -77,7 +86,10 @@ class DeliveryOutcome:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A claimed notification, ready to send (``message``) or already settled (``error``)."""
+    """A claimed notification, ready to send (``message``) or already settled (``error``).
+
+    An opted-out recipient's message is built and settled: both are set, and it is not sent.
+    """
 
     notification: Notification
     attempt_number: int
@@ -153,13 +165,14 @@ def deliver_wave(
                 continue
             extra = extras.get(str(notification.pk)) or {}
             prepared.append(prepare(notification, history, extra, backends))
-        settled = send_prepared(prepared)
+        settled = send_prepared(refuse_opted_out(prepared))
         decisions = [decide(item, attempt) for item, attempt in settled]
         recorded_at = timezone.now()
         decisions = settle_found_messages(decisions, recorded_at)
         for decision in decisions:
             outcomes[decision.item.notification.pk] = decision.outcome
         receipts = iter(record_wave([r for d in decisions for r in d.receipts], recorded_at))
+        record_gateway_opt_outs(decisions)
         for decision in decisions:
             written = [next(receipts) for _ in decision.receipts]
             decision.announce(written[0])  # None only when no signal has a receiver
@@ -251,13 +264,46 @@ def prepare(
     return Prepared(notification, number, backend, message=message)
 
 
+def refuse_opted_out(prepared: Sequence[Prepared]) -> list[Prepared]:
+    """``prepared``, with the messages to opted-out addresses settled as ``opted_out``.
+
+    One query for the whole wave (none when no message was built): the opt-out list
+    answers with the (channel, address) pairs on it, so the receipt says where the
+    message would have gone; the reason is on the opt-out's page in the admin.
+    """
+    built = {
+        index: (item.notification.channel, address_used(item.message))
+        for index, item in enumerate(prepared)
+        if item.message is not None and item.error is None
+    }
+    if not built:
+        return list(prepared)
+    refused = opted_out(built.values())
+    if not refused:
+        return list(prepared)
+    settled = list(prepared)
+    for index, (channel, address) in built.items():
+        if (channel, normal_address(channel, address)) in refused:
+            error = PermanentDeliveryError(
+                f"{address} is on the opt-out list for {channel}; nothing was sent. "
+                "Staff can see why, and lift it, under Opt-outs in the admin.",
+                code="opted_out",
+            )
+            settled[index] = replace(prepared[index], error=error)
+    return settled
+
+
 def send_prepared(prepared: Sequence[Prepared]) -> list[tuple[Prepared, SendAttempt]]:
-    """Send every prepared message, channel by channel; pair each item with its attempt."""
+    """Send every prepared message, channel by channel; pair each item with its attempt.
+
+    An item already settled (``error``) is not sent; its attempt carries the message
+    when one was built, so the receipt still records the address.
+    """
     attempts: dict[int, SendAttempt] = {}
     by_channel: dict[str, list[int]] = {}
     for index, item in enumerate(prepared):
-        if item.message is None:
-            attempts[index] = SendAttempt(message=None, error=item.error)
+        if item.message is None or item.error is not None:
+            attempts[index] = SendAttempt(message=item.message, error=item.error)
         else:
             by_channel.setdefault(item.notification.channel, []).append(index)
     for channel, indexes in by_channel.items():
@@ -474,6 +520,30 @@ def settle_found_messages(decisions: list[Decision], at: datetime) -> list[Decis
             )
             settled[index] = decide(item, SendAttempt(message=attempt.message, error=error))
     return settled
+
+
+def record_gateway_opt_outs(decisions: Sequence[Decision]) -> None:
+    """Put on the opt-out list each address the gateway refused because its owner opted
+    out there (:data:`GATEWAY_OPT_OUT_CODES`), so the next message to it makes no request.
+
+    Runs while the wave holds its rows; each is one insert (or update) of one opt-out.
+    """
+    for decision in decisions:
+        error, message = decision.attempt.error, decision.attempt.message
+        if (
+            decision.outcome.result != "failed"
+            or error is None
+            or error.code not in GATEWAY_OPT_OUT_CODES
+            or not isinstance(message, OutgoingMessage)
+            or isinstance(message.to, tuple)
+        ):
+            continue
+        record_opt_out(
+            message.channel,
+            address_used(message),
+            OptOutReason.GATEWAY_REFUSED,
+            detail=f"Notification {message.notification_id}: {error}",
+        )
 
 
 def signal_sender(backend: BaseChannelBackend | None) -> type:
