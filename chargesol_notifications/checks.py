@@ -49,6 +49,24 @@ def check_settings(
     messages += _check_render_limits()
     messages += _check_pacing()
     messages += _check_context_urls()
+    messages += _check_replies()
+    return messages
+
+
+def _check_replies() -> list[checks.CheckMessage]:
+    """SENDER_RESOLVER and INBOUND_REPLY_HOOK import and are callable (E040, E041);
+    REPLY_WINDOW is a positive duration (E042)."""
+    from .webhooks.inbound import reply_window
+
+    messages = [
+        message
+        for key, error_id in (("SENDER_RESOLVER", "E040"), ("INBOUND_REPLY_HOOK", "E041"))
+        for message in _check_callable(key, error_id)
+    ]
+    try:
+        reply_window()
+    except ImproperlyConfigured as exc:
+        messages.append(checks.Error(str(exc), id=f"{TAG}.E042"))
     return messages
 
 
@@ -232,7 +250,7 @@ def _check_content_templates(backends: list[Any]) -> list[checks.CheckMessage]:
     ]
 
 
-def _check_callable(key: str) -> list[checks.CheckMessage]:
+def _check_callable(key: str, error_id: str = "E005") -> list[checks.CheckMessage]:
     value = get_setting(key)
     if value is None or callable(value):
         return []
@@ -241,12 +259,15 @@ def _check_callable(key: str) -> list[checks.CheckMessage]:
     except ImportError as exc:
         return [
             checks.Error(
-                f"{SETTING_NAME}[{key!r}]: cannot import {value!r}: {exc}", id=f"{TAG}.E005"
+                f"{SETTING_NAME}[{key!r}]: cannot import {value!r}: {exc}",
+                id=f"{TAG}.{error_id}",
             )
         ]
     if not callable(target):
         return [
-            checks.Error(f"{SETTING_NAME}[{key!r}]: {value!r} is not callable.", id=f"{TAG}.E005")
+            checks.Error(
+                f"{SETTING_NAME}[{key!r}]: {value!r} is not callable.", id=f"{TAG}.{error_id}"
+            )
         ]
     return []
 

@@ -7,6 +7,7 @@ dict falls back to them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -54,6 +55,16 @@ DEFAULTS: dict[str, Any] = {
     "CONTEXT_URLS": {},
     # NotificationTemplate name -> Twilio Content SID, for WhatsApp business-initiated messages.
     "WHATSAPP_CONTENT_TEMPLATES": {},
+    # Customers' replies (docs/replies.rst). callable(address, channel) -> the user who
+    # wrote from that address ("+44…" for sms, "whatsapp:+44…"), or None; the default
+    # finds the one user whose PHONE_ATTRIBUTE field holds the number in any common form.
+    "SENDER_RESOLVER": "chargesol_notifications.recipients.default_sender_resolver",
+    # How far back a reply looks for the notification it answers: the latest one sent to
+    # its address on its channel within this window (a timedelta, or seconds).
+    "REPLY_WINDOW": timedelta(days=7),
+    # callable(inbound_message) -> text to answer the customer with, or None for no
+    # answer; a dotted path or a callable. None: every message is answered with no text.
+    "INBOUND_REPLY_HOOK": None,
 }
 
 

@@ -1,4 +1,5 @@
-"""Finding a user's address for a channel, and reading phone numbers.
+"""Finding a user's address for a channel, the user behind an address, and reading phone
+numbers.
 
 The resolver named by ``RECIPIENT_RESOLVER`` answers "where does this user get messages on
 this channel?". The default reads attributes of the user (names configurable, since
@@ -6,6 +7,11 @@ ChargeSol's custom user calls its phone field whatever it likes) and returns the
 phone numbers are normalised to E.164 by :func:`normalise_phone` at delivery, so a bad
 number becomes a failed notification that staff can see rather than an exception in the
 lead code.
+
+The resolver named by ``SENDER_RESOLVER`` answers the reverse question for a customer's
+reply: "which user wrote from this address?". The default looks the number up in the
+user's phone field in every common written form (:func:`written_forms`), since that field
+holds what people typed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import phonenumbers
+from django.contrib.auth import get_user_model
 from django.utils.module_loading import import_string
 
 from .choices import Channel
@@ -59,6 +66,59 @@ def resolve_address(user: Any, channel: str) -> Address | None:
     if isinstance(address, (list, tuple)):
         return [str(item) for item in address if item] or None
     return str(address) if address else None
+
+
+def resolve_sender(address: str, channel: str) -> Any | None:
+    """Ask the configured ``SENDER_RESOLVER`` which user wrote from ``address`` on
+    ``channel`` (``sms``: E.164; ``whatsapp``: ``whatsapp:+…``); None when it cannot say."""
+    resolver = _as_callable(get_setting("SENDER_RESOLVER"))
+    return resolver(address, channel) if resolver is not None else None
+
+
+def default_sender_resolver(address: str, channel: str) -> Any | None:
+    """The one user whose ``PHONE_ATTRIBUTE`` field holds the number of ``address``.
+
+    The field is compared with every common written form of the number
+    (:func:`written_forms`): one indexed ``IN`` lookup, at most two rows read. None when
+    no user or more than one has that number (a shared family phone must not be guessed
+    at), when ``address`` is not a phone number, or when ``PHONE_ATTRIBUTE`` is not a
+    column of the user model (a property cannot be searched).
+    """
+    field = phone_field()
+    if field is None:
+        return None
+    number = address.removeprefix("whatsapp:")
+    try:
+        phone = normalise_phone(number)
+    except InvalidPhoneNumberError:
+        return None
+    users = list(
+        get_user_model()._default_manager.filter(**{f"{field}__in": written_forms([phone])})[:2]
+    )
+    return users[0] if len(users) == 1 else None
+
+
+def phone_field() -> str | None:
+    """``PHONE_ATTRIBUTE`` when it is a concrete field of the user model, else None."""
+    attribute = get_setting("PHONE_ATTRIBUTE")
+    concrete = {field.name for field in get_user_model()._meta.concrete_fields}
+    return attribute if attribute in concrete else None
+
+
+def written_forms(phones: list[str]) -> list[str]:
+    """The ways a user's phone field may hold each E.164 number: as is, national
+    (``07700 900102``, ``07700900102``), international (``+44 7700 900102``) and bare
+    digits (``447700900102``). One list for the admin's search and the sender lookup."""
+    forms: set[str] = set()
+    for phone in phones:
+        parsed = phonenumbers.parse(phone, None)
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        international = phonenumbers.format_number(
+            parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+        digits = phone.lstrip("+")
+        forms |= {phone, national, national.replace(" ", ""), international, digits}
+    return sorted(forms)
 
 
 def normalise_phone(raw: str, region: str | None = None) -> str:

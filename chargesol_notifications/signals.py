@@ -2,7 +2,8 @@
 
 Every signal is sent after the change it reports is saved, inside the transaction that
 saved it; receivers that talk to the outside world should use ``transaction.on_commit``.
-The exception is ``push_token_invalid``, sent once that transaction has committed.
+The exceptions are ``push_token_invalid`` and ``reply_received``, sent once that
+transaction has committed.
 """
 
 from django.dispatch import Signal
@@ -35,3 +36,10 @@ receipt_recorded = Signal()
 #: call failed). ``sender`` is
 #: CallLog; ``call_log`` and ``call_status`` (Twilio's CallStatus) come along.
 call_status_recorded = Signal()
+
+#: A customer's message (an SMS or WhatsApp reply) was stored. ``sender`` is
+#: InboundMessage; ``inbound_message``, ``notification`` (the one it answers, or None) and
+#: ``user`` (who wrote, or None) come along. Sent once per message, after the transaction
+#: that stored it commits (a retried delivery of the same message sends nothing);
+#: receivers' exceptions are logged, not raised. See docs/replies.rst.
+reply_received = Signal()

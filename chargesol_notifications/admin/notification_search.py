@@ -28,12 +28,12 @@ import re
 import uuid
 from typing import Any
 
-import phonenumbers
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from ..conf import get_setting
 from ..models import DeliveryReceipt, Notification
+from ..recipients import written_forms
 from .phone_search import phone_search_terms
 
 #: How many users or receipts a term may match before the search stops adding more:
@@ -100,21 +100,6 @@ def parse_uuid(term: str) -> uuid.UUID | None:
         return uuid.UUID(term)
     except ValueError:
         return None
-
-
-def written_forms(phones: list[str]) -> list[str]:
-    """The ways a user's phone field may hold each E.164 number: as is, national
-    (``07700 900102``, ``07700900102``) and international (``+44 7700 900102``)."""
-    forms: set[str] = set()
-    for phone in phones:
-        parsed = phonenumbers.parse(phone, None)
-        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-        international = phonenumbers.format_number(
-            parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
-        digits = phone.lstrip("+")
-        forms |= {phone, national, national.replace(" ", ""), international, digits}
-    return sorted(forms)
 
 
 def name_condition(term: str) -> Q:

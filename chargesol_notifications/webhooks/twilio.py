@@ -1,4 +1,5 @@
-"""Twilio's status callbacks for messages and calls, and the answer URL of click-to-call.
+"""Twilio's status callbacks for messages and calls, the answer URL of click-to-call, and
+customers' incoming messages.
 
 This module owns everything Twilio about the webhooks: the signature check (against the
 auth tokens in ``CHARGESOL_NOTIFICATIONS["CHANNELS"]`` and ``WEBHOOK_BASE_URL``), the rules
@@ -18,14 +19,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 
-from ..choices import CallOutcome, Channel, ReceiptStatus
+from ..choices import CallOutcome, Channel, InboundChannel, ReceiptStatus
 from ..conf import get_setting
-from ..exceptions import WebhookValidationError
-from ..models import DeliveryReceipt
+from ..exceptions import MalformedWebhookError, WebhookValidationError
+from ..models import DeliveryReceipt, InboundMessage
 from ..twilio_codes import explain
-from ..twiml import bridge_to, hang_up
+from ..twiml import bridge_to, hang_up, message_reply
 from .base import WebhookView
 from .events import CallAnsweredEvent, CallLogEvent, DeliveryEvent, WebhookEvent
+from .inbound import InboundEvent, InboundWebhookView
 from .params import ASCII_DIGITS, IntegerParam, TextParam, UUIDParam
 from .recording import CallConnection, Recorded
 
@@ -96,6 +98,40 @@ ANSWERED_BY = TextParam("AnsweredBy", max_length=50)
 # In the query of the callback URL the backends ask Twilio to call.
 NOTIFICATION = UUIDParam("n")
 CALL_LOG = UUIDParam("call")
+
+# A customer's message (the incoming message webhook). WhatsApp addresses are
+# "whatsapp:" and the number in E.164; ProfileName, WaId and the media URLs are not read.
+WHATSAPP_PREFIX = "whatsapp:"
+E164 = r"\+[1-9][0-9]{1,14}"
+#: An incoming message's sid: ``SM`` (text) or ``MM`` (with media) and 32 hex digits.
+INBOUND_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+#: Who wrote: a phone, or a WhatsApp user.
+SENDER_ADDRESS = re.compile(rf"(?:{WHATSAPP_PREFIX})?{E164}")
+#: The number written to, ours: a phone, a WhatsApp sender or an SMS short code.
+OUR_ADDRESS = re.compile(rf"(?:{WHATSAPP_PREFIX})?{E164}|[0-9]{{3,8}}")
+#: The longest text a customer can send: WhatsApp's 4096 characters (SMS: 1600). Longer
+#: is cut rather than refused, so that the message, a STOP perhaps, is still recorded.
+BODY_LENGTH = 4096
+#: What ``InboundMessage.media_count`` (a PositiveSmallIntegerField) holds everywhere.
+MEDIA_COUNT_MAX = 32767
+
+INBOUND_MESSAGE_SID = TextParam("MessageSid", max_length=34, pattern=INBOUND_SID)
+ACCOUNT = TextParam("AccountSid", max_length=34, pattern=ACCOUNT_SID)
+SENDER = TextParam(
+    "From",
+    max_length=InboundMessage._meta.get_field("from_address").max_length or 0,
+    pattern=SENDER_ADDRESS,
+)
+RECIPIENT = TextParam(
+    "To",
+    max_length=InboundMessage._meta.get_field("to_address").max_length or 0,
+    pattern=OUR_ADDRESS,
+)
+BODY = TextParam("Body", max_length=BODY_LENGTH, truncate=True)
+NUM_MEDIA = IntegerParam("NumMedia", maximum=MEDIA_COUNT_MAX)
+#: Sent only with Advanced Opt-Out on the Messaging Service: Twilio's reading of a keyword.
+OPT_OUT_TYPE = TextParam("OptOutType", max_length=20, choices=frozenset({"STOP", "START", "HELP"}))
 
 
 def answered_by_machine(answered_by: str | None) -> bool:
@@ -274,6 +310,42 @@ class CallAnswerView(TwilioWebhookView):
     def answer(self, request: HttpRequest, recorded: list[Recorded | None]) -> HttpResponse:
         phone = next((r.phone for r in recorded if isinstance(r, CallConnection)), None)
         return twiml_response(dial(phone) if phone else hang_up())
+
+
+class InboundMessageView(TwilioWebhookView, InboundWebhookView):
+    """``twilio/inbound-message/``: customers' SMS and WhatsApp messages to our numbers.
+
+    Stored once, linked, acted on and announced by :class:`.inbound.InboundWebhookView`;
+    answered with TwiML: the ``INBOUND_REPLY_HOOK``'s text as a ``<Message>``, or an empty
+    ``<Response/>``.
+    """
+
+    def parse(self, request: HttpRequest) -> list[InboundEvent]:  # type: ignore[override]
+        form = request.POST
+        sid = INBOUND_MESSAGE_SID.require(form)
+        ACCOUNT.require(form)
+        sender = SENDER.require(form)
+        recipient = RECIPIENT.require(form)
+        body = BODY.read(form) or ""
+        media_count = NUM_MEDIA.read(form) or 0
+        opt_out_type = OPT_OUT_TYPE.read(form) or ""
+        whatsapp = sender.startswith(WHATSAPP_PREFIX)
+        if whatsapp != recipient.startswith(WHATSAPP_PREFIX):
+            raise MalformedWebhookError("From and To are not both WhatsApp addresses.")
+        return [
+            InboundEvent(
+                gateway_message_id=sid,
+                channel=InboundChannel.WHATSAPP if whatsapp else InboundChannel.SMS,
+                from_address=sender,
+                to_address=recipient,
+                body=body,
+                media_count=media_count,
+                opt_out_type=opt_out_type,
+            )
+        ]
+
+    def reply(self, text: str | None) -> HttpResponse:
+        return twiml_response(message_reply(text))
 
 
 # -- TwiML ---------------------------------------------------------------------------------------

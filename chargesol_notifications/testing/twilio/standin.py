@@ -6,8 +6,10 @@ checks every request against Twilio's OpenAPI description (recording a
 :class:`~.records.SpecViolation` and answering Twilio's 400 when the real API would
 refuse), creates messages and calls, lets tests queue failures (Twilio error bodies, 429,
 5xx, slow answers, dropped connections) and builds the signed status callbacks Twilio
-would send afterwards. ``with TwilioStandin() as standin:`` runs one; the pytest fixture
-``twilio_standin`` (see :mod:`.pytest_plugin`) also fails the test on any violation.
+would send afterwards, and sends customers' messages to an incoming message URL
+(:meth:`~.inbound.InboundMessages.send_inbound`). ``with TwilioStandin() as standin:``
+runs one; the pytest fixture ``twilio_standin`` (see :mod:`.pytest_plugin`) also fails
+the test on any violation.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from . import spec
 from .api import TwilioApi
 from .errors import twilio_error
 from .http_client import StandinHttpClient, register, unregister
+from .inbound import InboundMessages
 from .records import DeliveryFailure, Fault, RecordedCall, RecordedMessage, RecordedResource
 from .resources import rfc2822
 from .server import LoopbackServer
@@ -35,7 +38,7 @@ DEFAULT_AUTH_TOKEN = "70ce" * 8
 DEFAULT_FROM = "+15005550006"
 
 
-class TwilioStandin(TwilioApi):
+class TwilioStandin(TwilioApi, InboundMessages):
     """A running loopback stand-in of Twilio's REST API.
 
     :param account_sid: the account the stand-in serves (``AC`` + 32 hex digits).
