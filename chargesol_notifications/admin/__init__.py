@@ -8,8 +8,11 @@ Notifications, receipts and call logs are the audit trail of what was said to cu
 nobody deletes them in the admin, superusers included. Rows leave those tables only
 through the retention command or with their user (notifications and their receipts
 cascade; a user who made calls is protected by their call logs).
+
+Customers' replies are read-only too; the opt-out list takes additions by hand and lifts
+(its rows stay as the record of both).
 """
 
-from . import calls, notification_templates, notifications, receipts
+from . import calls, inbound, notification_templates, notifications, opt_outs, receipts
 
-__all__ = ["calls", "notification_templates", "notifications", "receipts"]
+__all__ = ["calls", "inbound", "notification_templates", "notifications", "opt_outs", "receipts"]

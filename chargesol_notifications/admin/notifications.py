@@ -5,7 +5,8 @@ who, which channel, a status badge and, for a failure, its code and a sentence s
 can read out. The failure comes from the newest failed receipt, joined into the list's
 one query as two correlated subqueries (evaluated for the rows on the page only). The
 page of a notification is read-only: its receipts in time order, each failure
-explained, the address used, SMS segments, and links to what it was resent from or as.
+explained, the address used, SMS segments, links to what it was resent from or as, and
+the customer's replies to it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..conf import get_setting
 from ..failure_reasons import failure_reason
 from ..models import DeliveryReceipt, Notification, display_name
 from ..segments import count_segments
+from .inbound import ReplyInline
 from .notification_actions import NotificationActionsMixin
 from .notification_search import search_notifications
 from .overview import overview_context
@@ -126,7 +128,7 @@ class NotificationAdmin(
         "resent_as",
         "created_at",
     )
-    inlines = [DeliveryReceiptInline]
+    inlines = [DeliveryReceiptInline, ReplyInline]
 
     class Media:
         css = {"all": ["chargesol_notifications/admin.css"]}
