@@ -22,7 +22,7 @@ from chargesol_notifications.notification_builder import (
 from chargesol_notifications.plain_data import plain_context, with_values
 from chargesol_notifications.recipient_data import recipient_context
 from chargesol_notifications.rendering import MessageRenderer, render_message
-from chargesol_notifications.row_insert import prepare_rows
+from chargesol_notifications.row_insert import insert_objects_as_rows, prepare_rows
 from chargesol_notifications.sending import check_request
 
 from .factories import NotificationTemplateFactory, UserFactory
@@ -210,3 +210,9 @@ def test_post_init_receivers_still_see_every_notification():
     finally:
         post_init.disconnect(receiver, sender=Notification)
     assert seen == ["Power is back.", "Power is back."]
+
+
+def test_insert_objects_as_rows_wants_a_row_per_object():
+    with pytest.raises(ValueError, match="1 rows for 2 objects"):
+        insert_objects_as_rows(Notification, [Notification(), Notification()], [[None] * 14])
+    assert Notification.objects.count() == 0
