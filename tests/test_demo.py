@@ -34,6 +34,8 @@ TABLES = {
     "delivery receipts": "chargesol_notifications_deliveryreceipt",
     "call logs": "chargesol_notifications_calllog",
 }
+INBOUND = "chargesol_notifications_inboundmessage"
+OPT_OUTS = "chargesol_notifications_optout"
 CHANGELISTS = {
     "notification templates": "/admin/chargesol_notifications/notificationtemplate/",
     "notifications": "/admin/chargesol_notifications/notification/",
@@ -260,6 +262,32 @@ def test_demo_plays_the_twilio_loop_against_its_own_server(tmp_path):
         "ORDER BY created_at DESC LIMIT 1",
     )
     assert spoken == ("delivered",)
+
+    # Customers answered through the stand-in: a YES to the survey confirmation (stored,
+    # linked to it and to the customer, noted on the survey, thanked) and a STOP to the
+    # WhatsApp reminder (an opt-out of WhatsApp for that number).
+    assert "replies YES to the survey confirmation" in output
+    assert "your ChargeSol home survey is confirmed" in output, output
+    replies = query(
+        database,
+        "SELECT i.channel, i.from_address, i.body, u.username, n.channel, n.context_type "
+        f"FROM {INBOUND} i LEFT JOIN accounts_user u ON u.id = i.user_id "
+        f"LEFT JOIN {TABLES['notifications']} n ON n.id = i.in_reply_to_id "
+        "ORDER BY i.received_at",
+    )
+    assert replies == [
+        ("sms", "+447700900101", "YES", "amelia.hughes", "sms", "survey"),
+        ("whatsapp", "whatsapp:+447700900102", "STOP", "oliver.patel", "whatsapp", "survey"),
+    ]
+    assert query(database, f"SELECT channel, address, reason, lifted_at FROM {OPT_OUTS}") == [
+        ("whatsapp", "whatsapp:+447700900102", "stop_keyword", None)
+    ]
+    (notes,) = query(
+        database,
+        "SELECT s.notes FROM leads_survey s JOIN leads_lead l ON l.id = s.lead_id "
+        "JOIN accounts_user u ON u.id = l.customer_id WHERE u.username = 'amelia.hughes'",
+    )
+    assert "Customer confirmed by replying YES" in notes[0]
 
 
 @pytest.mark.browser

@@ -122,4 +122,6 @@ CHARGESOL_NOTIFICATIONS = {
         "survey": "admin:leads_survey_change",
     },
     "WEBHOOK_BASE_URL": env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000"),
+    # Customers' replies: what to text back (a survey's YES is thanked; see leads/replies.py).
+    "INBOUND_REPLY_HOOK": "leads.replies.answer",
 }

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
+from django.urls import reverse
 
 from chargesol_notifications import notify, notify_many, place_call
+from chargesol_notifications.recipients import normalise_phone
 from chargesol_notifications.testing.twilio import TwilioStandin
 
 from .seed import DemoPeople
@@ -151,12 +153,13 @@ class LiveTraffic(DemoTraffic):
         #: Seconds between callbacks, so the admin can be watched changing.
         self.pause = pause
         self.callbacks_sent = 0
+        self.replies_sent = 0
 
     def summary(self) -> str:
         return (
             f"{len(self.standin.messages)} messages and {len(self.standin.calls)} calls "
-            f"through the Twilio stand-in, {self.callbacks_sent} status callbacks answered "
-            "by this server."
+            f"through the Twilio stand-in, {self.callbacks_sent} status callbacks and "
+            f"{self.replies_sent} customer replies answered by this server."
         )
 
     def play(self) -> None:
@@ -174,6 +177,8 @@ class LiveTraffic(DemoTraffic):
             idempotency_key=f"live-{run}-survey",
         )
         self.report_last_message(["sent", "delivered"])
+        self.write(f"Live: {customers[0].first_name} replies YES to the survey confirmation")
+        self.reply(customers[0].phone, SMS_FROM, "YES")
 
         self.write("Live: WhatsApp reminder (sent, delivered, read)")
         notify(
@@ -185,6 +190,8 @@ class LiveTraffic(DemoTraffic):
             context_id=surveys[1].pk,
         )
         self.report_last_message(["sent", "delivered", "read"])
+        self.write(f"Live: {customers[1].first_name} replies STOP to the WhatsApp reminder")
+        self.reply(f"whatsapp:{normalise_phone(customers[1].phone)}", WHATSAPP_FROM, "STOP")
 
         self.write("Live: free-form WhatsApp outside the 24-hour window (Twilio error 63016)")
         self.standin.fail_next(code=63016)
@@ -254,6 +261,19 @@ class LiveTraffic(DemoTraffic):
         self.callbacks_sent += 1
         twiml = response.body.decode()
         self.write(f"  Twilio -> answer URL: HTTP {response.status}, TwiML {twiml}")
+
+    def reply(self, from_: str, to: str, body: str) -> None:
+        """Play a customer texting back: Twilio's signed request to the incoming message URL."""
+        if not from_.startswith("whatsapp:"):
+            from_ = normalise_phone(from_)
+        path = reverse("chargesol_notifications:twilio-inbound-message")
+        time.sleep(self.pause)
+        response = self.standin.send_inbound(
+            f"{self.server_url}{path}", from_=from_, to=to, body=body
+        )
+        self.replies_sent += 1
+        twiml = response.body.decode()
+        self.write(f"  {from_} -> {path} {body!r}: HTTP {response.status}, TwiML {twiml}")
 
     def report_last_message(self, statuses: list[str]) -> None:
         self.report(self.standin.messages[-1].sid, statuses)
