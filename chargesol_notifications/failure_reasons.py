@@ -31,8 +31,8 @@ APP_CODES = {
     "lookup_failed": _("Whether an earlier attempt reached the gateway could not be checked."),
     "improperly_configured": _("The channel is not configured correctly."),
     "opted_out": _(
-        "The customer opted out of messages on this channel (replied STOP, the gateway "
-        "refused, the email bounced, or staff added it): nothing was sent. See Opt-outs."
+        "The customer opted out of messages on this channel (a STOP reply, the gateway's "
+        "refusal, an email bounce, or staff at their request): nothing was sent."
     ),
     "not_sent": _("The mail server accepted no message."),
     "recipients_refused": _("The mail server refused the address."),

@@ -285,8 +285,7 @@ def refuse_opted_out(prepared: Sequence[Prepared]) -> list[Prepared]:
     for index, (channel, address) in built.items():
         if (channel, normal_address(channel, address)) in refused:
             error = PermanentDeliveryError(
-                f"{address} is on the opt-out list for {channel}; nothing was sent. "
-                "Staff can see why, and lift it, under Opt-outs in the admin.",
+                f"{address} is on the {channel} opt-out list; Opt-outs in the admin says why.",
                 code="opted_out",
             )
             settled[index] = replace(prepared[index], error=error)

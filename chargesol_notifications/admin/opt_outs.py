@@ -161,7 +161,6 @@ class OptOutAdmin(FastCountAdminMixin, NeverDeletedAdminMixin, admin.ModelAdmin)
         "reason",
         "active",
         "added_by",
-        "lifted_at",
     )
     list_filter = (
         ActiveFilter,
