@@ -17,7 +17,7 @@ from django.template import Context, Template
 from django.template.base import Node, TextNode, VariableNode
 
 from .exceptions import TemplateRenderError
-from .plain_data import plain_context
+from .plain_data import context_dict
 from .render_budget import RenderBudget, render_limits, rendering_under
 from .rendering import compile_template, render_errors
 
@@ -35,7 +35,7 @@ def placeholder_values(source: str, context: Mapping[str, Any], *, label: str) -
     nodes = _flat_nodes(compiled, label)
     limits = render_limits()
     budget = RenderBudget(limits, limits.default_max_length)
-    django_context = Context(dict(plain_context(context)), autoescape=False)
+    django_context = Context(context_dict(context), autoescape=False)
     with (
         render_errors(label, budget),
         rendering_under(budget),
