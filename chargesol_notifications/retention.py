@@ -6,8 +6,9 @@ a transaction of its own:
 
 1. ``SELECT`` the next batch of primary keys, oldest first (``ORDER BY created_at``),
    locking those rows (``FOR UPDATE``) so nobody requeues or resends one in between;
-2. clear ``resent_from`` of the notifications that repeat one of them (the column is
-   ``SET_NULL``, which Django emulates in Python, so the database would refuse);
+2. clear ``resent_from`` of the notifications that repeat one of them, and
+   ``in_reply_to`` of the customers' replies to them (both ``SET_NULL``, which Django
+   emulates in Python, so the database would refuse);
 3. ``DELETE`` their receipts by notification id (no reliance on ``ON DELETE CASCADE``,
    which Django does not create);
 4. ``DELETE`` the notifications by id.
@@ -33,7 +34,7 @@ from django.db import connections, models, router, transaction
 from django.db.models import QuerySet
 
 from .choices import NotificationStatus
-from .models import CallLog, DeliveryReceipt, Notification
+from .models import CallLog, DeliveryReceipt, InboundMessage, Notification
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10_000
@@ -150,6 +151,8 @@ def purge_notifications(
 def _delete_notifications(ids: Sequence[Any]) -> Batch:
     # A newer notification that resends one of these keeps existing, without the link.
     _set_null_where_in(Notification, "resent_from", ids)
+    # A customer's reply is kept; it no longer says which message it answered.
+    _set_null_where_in(InboundMessage, "in_reply_to", ids)
     receipts = _delete_where_in(DeliveryReceipt, "notification", ids)
     return Batch(rows=_delete_where_in(Notification, "id", ids), receipts=receipts)
 

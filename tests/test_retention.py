@@ -18,7 +18,12 @@ from django.utils import timezone
 from chargesol_notifications import retention
 from chargesol_notifications.choices import NotificationStatus, ReceiptStatus
 from chargesol_notifications.management.commands.purge_notifications import when
-from chargesol_notifications.models import CallLog, DeliveryReceipt, Notification
+from chargesol_notifications.models import (
+    CallLog,
+    DeliveryReceipt,
+    InboundMessage,
+    Notification,
+)
 from chargesol_notifications.row_insert import insert_values
 
 from .factories import CallLogFactory, DeliveryReceiptFactory, NotificationFactory, UserFactory
@@ -180,6 +185,7 @@ def test_the_purge_knows_every_relation_to_the_tables_it_deletes_from():
     assert relations == {
         (DeliveryReceipt, "notification", "CASCADE"),
         (Notification, "resent_from", "SET_NULL"),
+        (InboundMessage, "in_reply_to", "SET_NULL"),
     }
     assert CallLog._meta.related_objects == ()
 
@@ -234,8 +240,8 @@ def test_one_delete_per_table_per_batch(count, batch_size):
 
 
 def test_queries_per_batch_do_not_grow_with_the_batch():
-    """Per batch: SELECT the keys, UPDATE the resends, two DELETEs (transaction control
-    aside); an empty SELECT ends a run whose last batch was full."""
+    """Per batch: SELECT the keys, UPDATE the resends and the replies, two DELETEs
+    (transaction control aside); an empty SELECT ends a run whose last batch was full."""
 
     def counted(count, batch_size):
         seed(count, receipt_every=2)
@@ -246,9 +252,9 @@ def test_queries_per_batch_do_not_grow_with_the_batch():
         work = [q for q in queries if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))]
         return purged.batches, len(work)
 
-    assert counted(25, 10) == (3, 3 * 4)
-    assert counted(250, 100) == (3, 3 * 4)
-    assert counted(20, 10) == (2, 2 * 4 + 1)
+    assert counted(25, 10) == (3, 3 * 5)
+    assert counted(250, 100) == (3, 3 * 5)
+    assert counted(20, 10) == (2, 2 * 5 + 1)
 
 
 # -- memory -----------------------------------------------------------------------------
