@@ -65,6 +65,18 @@ DEFAULTS: dict[str, Any] = {
     # callable(inbound_message) -> text to answer the customer with, or None for no
     # answer; a dotted path or a callable. None: every message is answered with no text.
     "INBOUND_REPLY_HOOK": None,
+    # Quiet hours (docs/scheduling.rst, quiet_hours.py). Channel (or "default", for every
+    # channel not listed) -> (opening, closing) as "HH:MM" in QUIET_HOURS_TIME_ZONE, or None
+    # for no quiet hours on that channel. The project's dict is merged over this one, so
+    # naming one channel keeps the others; QUIET_HOURS = None switches quiet hours off.
+    # A call interrupts more than a text, hence its shorter window.
+    "QUIET_HOURS": {"default": ("08:00", "21:00"), "call": ("09:00", "20:00")},
+    # The zone those hours are read in; None: settings.TIME_ZONE.
+    "QUIET_HOURS_TIME_ZONE": None,
+    # What skips quiet hours, unless notify(urgent=...) says otherwise: notifications of
+    # these context types, and those rendered from these NotificationTemplate names.
+    "URGENT_CONTEXT_TYPES": ["emergency"],
+    "URGENT_TEMPLATES": [],
 }
 
 
