@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +50,7 @@ def check_settings(
     messages += _check_pacing()
     messages += _check_context_urls()
     messages += _check_replies()
+    messages += _check_quiet_hours()
     return messages
 
 
@@ -68,6 +69,44 @@ def _check_replies() -> list[checks.CheckMessage]:
     except ImproperlyConfigured as exc:
         messages.append(checks.Error(str(exc), id=f"{TAG}.E042"))
     return messages
+
+
+def _check_quiet_hours() -> list[checks.CheckMessage]:
+    """QUIET_HOURS windows (E046) and keys (E047), URGENT_CONTEXT_TYPES and
+    URGENT_TEMPLATES (E048), QUIET_HOURS_TIME_ZONE (E049): every problem, not the first.
+
+    The rules are quiet_hours.py's own ``checked_*`` functions, which notify() runs too.
+    """
+    from . import quiet_hours
+
+    windows = get_setting("QUIET_HOURS")
+    if not isinstance(windows, dict):
+        messages = _error_if_raised("E046", quiet_hours.checked_quiet_hours, windows)
+    else:
+        messages = []
+        for key, value in windows.items():
+            # A window under a key that is not a channel is not worth parsing.
+            messages += _error_if_raised("E047", quiet_hours.checked_window_key, key) or (
+                _error_if_raised("E046", quiet_hours.checked_window, key, value)
+            )
+    for key in ("URGENT_CONTEXT_TYPES", "URGENT_TEMPLATES"):
+        check = getattr(quiet_hours, f"checked_{key.lower()}")
+        messages += _error_if_raised("E048", check, get_setting(key))
+    messages += _error_if_raised(
+        "E049", quiet_hours.checked_time_zone, get_setting("QUIET_HOURS_TIME_ZONE")
+    )
+    return messages
+
+
+def _error_if_raised(
+    error_id: str, check: Callable[..., object], *arguments: object
+) -> list[checks.CheckMessage]:
+    """An Error with ``error_id`` and the check's own message if it raises, else nothing."""
+    try:
+        check(*arguments)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id=f"{TAG}.{error_id}")]
+    return []
 
 
 def _check_context_urls() -> list[checks.CheckMessage]:
