@@ -255,16 +255,20 @@ def next_opening(opens: time, local: datetime) -> datetime:
     Built from the date and the wall-clock time, not by adding hours to ``local``, so a
     DST change in between keeps the opening at, say, 08:00. A wall-clock time that a
     spring-forward skips is read with the offset before the change (zoneinfo's
-    ``fold=0``), which lands just after the gap; one that an autumn change repeats is
-    its first occurrence, or the second when the first is already past.
+    ``fold=0``): 01:30 on that night in London is 02:30 summer time. One that an autumn
+    change repeats is its first occurrence, or the second when the first is past.
     """
     zone = local.tzinfo
+    # Python compares datetimes of one zone by their wall clocks, ignoring fold, so the
+    # comparison is made in UTC, where an instant has one reading.
+    after = local.astimezone(UTC)
     day: date = local.date()
     for candidate_day in (day, day + timedelta(days=1)):
         for fold in (0, 1):
             wall = datetime.combine(candidate_day, opens, tzinfo=zone).replace(fold=fold)
-            # The round trip through UTC turns a skipped wall-clock time into a real one.
-            opening = wall.astimezone(UTC).astimezone(zone)
-            if opening > local:
-                return opening
+            opening = wall.astimezone(UTC)
+            if opening > after:
+                # Back to the zone: this also turns a skipped wall-clock time into a
+                # real one.
+                return opening.astimezone(zone)
     raise AssertionError("a day always has an opening within the next two")  # pragma: no cover
