@@ -49,6 +49,10 @@ EXPLANATIONS: dict[int, str] = {
     ),
 }
 
+#: Refusals that mean the recipient opted out at Twilio (replied STOP to that sender):
+#: delivery puts the address on the app's own opt-out list.
+OPT_OUT_CODES: frozenset[str] = frozenset({"21610"})
+
 #: Refusals of a send that sending again cannot fix.
 PERMANENT_SEND_CODES: frozenset[int] = frozenset(
     {

@@ -61,6 +61,7 @@ from .outgoing import PUSH_TOKEN_SHOWN, address_used, build_message
 from .retry import due_at, is_due, max_attempts, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent, push_token_invalid
+from .twilio_codes import OPT_OUT_CODES
 from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -69,10 +70,6 @@ Extras = Mapping[str, Mapping[str, Any]]
 
 #: How long after its due time a retry that ran too early is deferred to.
 EARLY_RUN_MARGIN = timedelta(seconds=1)
-
-#: A gateway's error codes that mean the recipient opted out at the gateway: Twilio's
-#: 21610, "Attempt to send to unsubscribed recipient" (the number replied STOP).
-GATEWAY_OPT_OUT_CODES: frozenset[str] = frozenset({"21610"})
 
 
 @dataclass(frozen=True)
@@ -523,7 +520,7 @@ def settle_found_messages(decisions: list[Decision], at: datetime) -> list[Decis
 
 def record_gateway_opt_outs(decisions: Sequence[Decision]) -> None:
     """Put on the opt-out list each address the gateway refused because its owner opted
-    out there (:data:`GATEWAY_OPT_OUT_CODES`), so the next message to it makes no request.
+    out there (:data:`.twilio_codes.OPT_OUT_CODES`), so the next message to it makes no request.
 
     Runs while the wave holds its rows; each is one insert (or update) of one opt-out.
     """
@@ -532,7 +529,7 @@ def record_gateway_opt_outs(decisions: Sequence[Decision]) -> None:
         if (
             decision.outcome.result != "failed"
             or error is None
-            or error.code not in GATEWAY_OPT_OUT_CODES
+            or error.code not in OPT_OUT_CODES
             or not isinstance(message, OutgoingMessage)
             or isinstance(message.to, tuple)
         ):

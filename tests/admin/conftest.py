@@ -44,6 +44,8 @@ VIEW_ONLY = (
     "view_notificationtemplate",
     "view_calllog",
     "view_deliveryreceipt",
+    "view_inboundmessage",
+    "view_optout",
 )
 
 
