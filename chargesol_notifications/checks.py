@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
+from . import quiet_hours
 from .backends import channel_setting_name, load_backend
 from .choices import Channel, ContextType
 from .conf import SETTING_NAME, get_setting, unknown_keys
@@ -77,8 +78,6 @@ def _check_quiet_hours() -> list[checks.CheckMessage]:
 
     The rules are quiet_hours.py's own ``checked_*`` functions, which notify() runs too.
     """
-    from . import quiet_hours
-
     windows = get_setting("QUIET_HOURS")
     if not isinstance(windows, dict):
         messages = _error_if_raised("E046", quiet_hours.checked_quiet_hours, windows)
@@ -89,9 +88,12 @@ def _check_quiet_hours() -> list[checks.CheckMessage]:
             messages += _error_if_raised("E047", quiet_hours.checked_window_key, key) or (
                 _error_if_raised("E046", quiet_hours.checked_window, key, value)
             )
-    for key in ("URGENT_CONTEXT_TYPES", "URGENT_TEMPLATES"):
-        check = getattr(quiet_hours, f"checked_{key.lower()}")
-        messages += _error_if_raised("E048", check, get_setting(key))
+    messages += _error_if_raised(
+        "E048", quiet_hours.checked_urgent_context_types, get_setting("URGENT_CONTEXT_TYPES")
+    )
+    messages += _error_if_raised(
+        "E048", quiet_hours.checked_urgent_templates, get_setting("URGENT_TEMPLATES")
+    )
     messages += _error_if_raised(
         "E049", quiet_hours.checked_time_zone, get_setting("QUIET_HOURS_TIME_ZONE")
     )
