@@ -129,6 +129,19 @@ class Notification(models.Model):
         verbose_name=_("resent from"),
     )
 
+    # An addition (issue: scheduled reminders): when a scheduled notification is due,
+    # set by notify(send_at=...) or by quiet hours. Delivery never sends the row before
+    # it; the row, not a task, is the truth, so deliver_queued finds it after a restart.
+    scheduled_for = models.DateTimeField(
+        _("scheduled for"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the notification goes out: the time asked for with send_at, or the end "
+            "of quiet hours. Empty: at once."
+        ),
+    )
+
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
@@ -141,10 +154,13 @@ class Notification(models.Model):
             # Additions: the admin's searches by the address used and by context id.
             models.Index(fields=["address"], name="csn_notification_address_idx"),
             models.Index(fields=["context_id"], name="csn_notification_ctx_id_idx"),
+            # Addition: deliver_queued and the admin's "scheduled" filter look rows up by it.
+            models.Index(fields=["scheduled_for"], name="csn_notification_sched_idx"),
         ]
         permissions = [
             ("resend_notification", _("Can resend failed notifications")),
             ("requeue_notification", _("Can requeue notifications stuck in queued")),
+            ("cancel_notification", _("Can cancel scheduled notifications")),
         ]
 
     def __str__(self) -> str:
