@@ -14,9 +14,10 @@ __version__ = "0.1.0"
 #: oldest first; tests empty it between runs, like ``django.core.mail.outbox``.
 outbox: list[Any] = []
 
-__all__ = ["log_call", "notify", "notify_many", "outbox", "place_call"]
+__all__ = ["cancel_scheduled", "log_call", "notify", "notify_many", "outbox", "place_call"]
 
 _LAZY = {
+    "cancel_scheduled": "chargesol_notifications.scheduling",
     "notify": "chargesol_notifications.sending",
     "notify_many": "chargesol_notifications.sending",
     "log_call": "chargesol_notifications.calls",
@@ -25,6 +26,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .calls import log_call, place_call
+    from .scheduling import cancel_scheduled
     from .sending import notify, notify_many
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+
 from .conf import get_setting
 from .delivery_settings import batch_size
 from .tasks_compat import task, task_backends
@@ -96,12 +98,23 @@ def enqueue_delivery(
     extras: Mapping[uuid.UUID, Mapping[str, Any]] | None = None,
     *,
     channel: str | None = None,
+    run_after: datetime | None = None,
 ) -> None:
     """Hand the notifications to the tasks framework (called on commit): one task for a
-    single notification, else one per ``DELIVERY_BATCH_SIZE``. Never raises."""
+    single notification, else one per ``DELIVERY_BATCH_SIZE``. Never raises.
+
+    Notifications scheduled for later (``run_after`` in the future) are deferred to then
+    where the task backend can defer; elsewhere (the immediate backend) nothing is
+    enqueued, and ``manage.py deliver_queued`` delivers them once due: the row is what
+    says when, so a restart loses nothing either way.
+    """
     by_id = {str(pk): dict(extra) for pk, extra in (extras or {}).items() if extra}
+    if run_after is not None and run_after <= timezone.now():
+        run_after = None
     try:
-        enqueue_tasks(list(notification_ids), by_id, channel=channel)
+        if run_after is not None and not task_backends[task_backend_alias()].supports_defer:
+            return
+        enqueue_tasks(list(notification_ids), by_id, channel=channel, run_after=run_after)
     except Exception:
         # The rows stay queued: deliver_queued will find them. Never raise into the
         # caller, whose transaction has already committed.

@@ -76,6 +76,7 @@ class NotificationBuilder:
             "context_id": spec.context_id,
             "status": NotificationStatus.QUEUED,
             "created_at": created_at,
+            "scheduled_for": spec.scheduled_for,
         }
         self.row = [
             given[field.attname] if field.attname in given else field.get_default()

@@ -42,3 +42,12 @@ def is_due(failures: int, last_failure_at: datetime | None, now: datetime) -> bo
     """Whether a notification with ``failures`` transient failures may be tried now."""
     due = due_at(failures, last_failure_at)
     return due is None or now >= due
+
+
+def next_send_at(
+    scheduled_for: datetime | None, failures: int, last_failure_at: datetime | None
+) -> datetime | None:
+    """When a notification may be tried: not before its scheduled time nor before its
+    retry is due, whichever is later. None: at once."""
+    times = [t for t in (scheduled_for, due_at(failures, last_failure_at)) if t is not None]
+    return max(times, default=None)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -29,6 +30,7 @@ from .exceptions import (
 from .models import Notification, NotificationTemplate
 from .notification_builder import NotificationBuilder
 from .plain_data import PlainMapping, plain_context
+from .quiet_hours import release_time
 from .row_insert import insert_objects_as_rows
 from .signals import notification_queued
 
@@ -45,6 +47,8 @@ class MessageSpec:
     context: PlainMapping
     context_type: str
     context_id: uuid.UUID | None
+    #: When the notifications are due (``send_at`` or the end of quiet hours); None: now.
+    scheduled_for: datetime | None = None
 
 
 def notify(
@@ -58,6 +62,8 @@ def notify(
     context_type: str | None = None,
     context_id: uuid.UUID | str | None = None,
     idempotency_key: str | None = None,
+    send_at: datetime | None = None,
+    urgent: bool | None = None,
 ) -> Notification:
     """Queue one notification to ``recipient`` on ``channel``; return it (``queued``).
 
@@ -66,6 +72,12 @@ def notify(
     Delivery starts after the surrounding transaction commits. With ``idempotency_key``,
     a second call for the same recipient, channel and key returns the first notification
     and sends nothing.
+
+    ``send_at`` (an aware datetime) schedules the notification: it is not sent before
+    then (``Notification.scheduled_for``). A non-urgent notification that would go out in
+    its channel's quiet hours, now or at ``send_at``, waits for the next opening;
+    ``urgent=True`` sends at any hour, ``urgent=False`` never skips quiet hours, and None
+    asks ``URGENT_CONTEXT_TYPES`` and ``URGENT_TEMPLATES`` (see docs/scheduling.rst).
     """
     (notification,) = notify_many(
         [recipient],
@@ -77,6 +89,8 @@ def notify(
         context_type=context_type,
         context_id=context_id,
         idempotency_key=idempotency_key,
+        send_at=send_at,
+        urgent=urgent,
     )
     return notification
 
@@ -92,6 +106,8 @@ def notify_many(
     context_type: str | None = None,
     context_id: uuid.UUID | str | None = None,
     idempotency_key: str | None = None,
+    send_at: datetime | None = None,
+    urgent: bool | None = None,
 ) -> list[Notification]:
     """Queue one notification per recipient, bulk-inserted; same arguments as notify().
 
@@ -99,7 +115,9 @@ def notify_many(
     template is compiled once. The number of queries does not grow with the number of
     recipients (beyond the database driver's limit on parameters per statement).
     """
+    check_send_at(send_at)
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
+    spec = replace(spec, scheduled_for=scheduled_time(spec, send_at, urgent))
     users = check_recipients_and_key(recipients, idempotency_key)
     if not users:
         return []
@@ -157,6 +175,41 @@ def check_request(
         context_type=context_type,
         context_id=check_context_id(context_id),
     )
+
+
+def check_send_at(send_at: Any) -> None:
+    """``send_at`` is None or an aware datetime: a naive one names no instant."""
+    if send_at is None:
+        return
+    if not isinstance(send_at, datetime):
+        raise InvalidMessageError(f"send_at must be an aware datetime, not {send_at!r}.")
+    if send_at.tzinfo is None or send_at.utcoffset() is None:
+        raise InvalidMessageError(
+            f"send_at {send_at!r} has no time zone; pass an aware datetime "
+            "(e.g. timezone.now() + timedelta(days=1))."
+        )
+
+
+def scheduled_time(
+    spec: MessageSpec, send_at: datetime | None, urgent: bool | None
+) -> datetime | None:
+    """When the notifications of ``spec`` are due: None for at once.
+
+    ``send_at`` in the past means now. Quiet hours apply at the time the message would
+    go: a send_at inside them moves to the next opening, unless the message is urgent.
+    """
+    now = timezone.now()
+    go_at = send_at if send_at is not None and send_at > now else now
+    held_until = release_time(
+        spec.channel,
+        context_type=spec.context_type,
+        template_name=spec.template.name if spec.template is not None else None,
+        urgent=urgent,
+        at=go_at,
+    )
+    if held_until is not None:
+        return held_until
+    return go_at if go_at > now else None
 
 
 def load_template(template: str | NotificationTemplate, channel: str) -> NotificationTemplate:
@@ -238,7 +291,12 @@ def deliver_on_commit(
     def on_commit() -> None:
         if announce:
             notification_queued.send(sender=Notification, notifications=announce)
-        if to_deliver:
-            enqueue_delivery([n.pk for n in to_deliver], extras, channel=channel)
+        # One call schedules its rows alike; a row an earlier call made with the same key
+        # keeps its own time. A task per time, deferred to it (see enqueue_delivery).
+        by_time: dict[datetime | None, list[uuid.UUID]] = {}
+        for n in to_deliver:
+            by_time.setdefault(n.scheduled_for, []).append(n.pk)
+        for scheduled_for, ids in by_time.items():
+            enqueue_delivery(ids, extras, channel=channel, run_after=scheduled_for)
 
     transaction.on_commit(on_commit, robust=True)

@@ -6,8 +6,9 @@ A *wave* is at most ``CONCURRENCY`` notifications of one channel (see
 1. claims the wave's rows that are still ``queued`` with ``SELECT ... FOR UPDATE SKIP
    LOCKED``: a row another worker holds is skipped, not waited for, so several workers,
    retries and ``deliver_queued`` runs on several hosts never send the same row twice;
-2. reads their earlier transient failures (one query), leaves the ones whose retry is
-   not due yet, and builds each message (address, length, callback URL) in this thread;
+2. reads their earlier transient failures (one query), leaves the ones whose retry or
+   scheduled time (``scheduled_for``) is not due yet, and builds each message
+   (address, length, callback URL) in this thread;
    then asks the opt-out list about the built messages' addresses (one query) and
    fails those opted out (``opted_out``) without a request to the gateway;
 3. sends them at once from a thread pool, paced by the channel's rate limit and any
@@ -58,7 +59,7 @@ from .exceptions import DeliveryError, PermanentDeliveryError, TransientDelivery
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out, record_opt_out
 from .outgoing import PUSH_TOKEN_SHOWN, address_used, build_message
-from .retry import due_at, is_due, max_attempts, retry_delay
+from .retry import max_attempts, next_send_at, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent, push_token_invalid
 from .twilio_codes import OPT_OUT_CODES
@@ -152,12 +153,14 @@ def deliver_wave(
         prepared: list[Prepared] = []
         for notification in claimed:
             history = histories.get(notification.pk, AttemptHistory())
-            if not is_due(history.count, history.last_failure_at, now):
+            due = next_send_at(notification.scheduled_for, history.count, history.last_failure_at)
+            if due is not None and now < due:
                 # Run early: a queue that keeps times in whole seconds (RQ) can start a
-                # deferred retry up to a second before its time. Defer it again, to a
-                # moment past its due time, rather than leave it to cron.
-                due = due_at(history.count, history.last_failure_at)
-                retry_at = due + EARLY_RUN_MARGIN if due is not None else None
+                # deferred retry up to a second before its time; a scheduled row's task
+                # finds it rescheduled to later. Defer it again, to a moment past its due
+                # time, rather than leave it to cron; the claim sends it once however
+                # many tasks come for it.
+                retry_at = due + EARLY_RUN_MARGIN
                 outcomes[notification.pk] = DeliveryOutcome("not_due", retry_at=retry_at)
                 continue
             extra = extras.get(str(notification.pk)) or {}

@@ -1,4 +1,5 @@
-"""Deliver queued notifications whose task was lost or whose retry is due.
+"""Deliver queued notifications whose task was lost, whose retry is due, or whose
+scheduled time has come (the only way they go with a task backend that cannot defer).
 
 Safe to run from cron on several hosts at once: delivery claims its rows in waves
 (``SELECT ... FOR UPDATE SKIP LOCKED``) and re-checks each is still queued and due, so no
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Count, Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ...attempts import TRANSIENT_FAILURES
@@ -34,8 +36,8 @@ class Command(BaseCommand):
             "--min-age",
             type=float,
             default=60.0,
-            help="Leave notifications younger than this many seconds to their own task "
-            "(default 60).",
+            help="Leave notifications younger than this many seconds (counted from their "
+            "scheduled time, for a scheduled one) to their own task (default 60).",
         )
         parser.add_argument(
             "--limit", type=int, default=1000, help="Deliver at most this many (default 1000)."
@@ -48,9 +50,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, min_age: float, limit: int, enqueue: bool, **options: Any) -> None:
         now = timezone.now()
+        # A scheduled notification's age counts from its scheduled time: it becomes a
+        # candidate min_age after it is due, and one scheduled for later is not one yet.
         candidates = (
-            Notification.objects.filter(
-                status=NotificationStatus.QUEUED, created_at__lte=now - timedelta(seconds=min_age)
+            Notification.objects.annotate(due_since=Coalesce("scheduled_for", "created_at"))
+            .filter(
+                status=NotificationStatus.QUEUED, due_since__lte=now - timedelta(seconds=min_age)
             )
             .annotate(
                 failures=Count("receipts", filter=TRANSIENT_FAILURES),
