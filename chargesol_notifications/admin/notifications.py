@@ -1,12 +1,12 @@
 """Notifications in the admin: written by notify(), moved on by gateways, read by staff.
 
 The list answers "what happened to this customer's messages?" without opening anything:
-who, which channel, a status badge and, for a failure, its code and a sentence staff
-can read out. The failure comes from the newest failed receipt, joined into the list's
-one query as two correlated subqueries (evaluated for the rows on the page only). The
-page of a notification is read-only: its receipts in time order, each failure
-explained, the address used, SMS segments, links to what it was resent from or as, and
-the customer's replies to it.
+who, which channel, a status badge, when a scheduled one goes and, for a failure, its
+code and a sentence staff can read out. The failure comes from the newest failed
+receipt, joined into the list's one query as two correlated subqueries (evaluated for
+the rows on the page only). The page of a notification is read-only: its receipts in
+time order, each failure explained, the address used, SMS segments, links to what it
+was resent from or as, and the customer's replies to it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from ..choices import Channel, ReceiptStatus
+from ..choices import Channel, NotificationStatus, ReceiptStatus
 from ..conf import get_setting
 from ..failure_reasons import failure_reason
 from ..models import DeliveryReceipt, Notification, display_name
@@ -40,6 +41,31 @@ REASON_IN_LIST = 90
 
 def status_badge(status: str, label: str) -> SafeString:
     return format_html('<span class="csn-badge csn-badge-{}">{}</span>', status, label)
+
+
+class ScheduleFilter(admin.SimpleListFilter):
+    """Scheduled notifications still to go: later (``scheduled``) or now (``due``).
+
+    ``due`` are those whose time has come and that are still queued: delivery is on its
+    way, or, with a task backend that cannot defer, waiting for ``deliver_queued``.
+    """
+
+    title = _("scheduled / due")
+    parameter_name = "schedule"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("scheduled", _("scheduled for later")), ("due", _("due, not sent yet"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Notification]
+    ) -> QuerySet[Notification]:
+        now = timezone.now()
+        queued = queryset.filter(status=NotificationStatus.QUEUED)
+        if self.value() == "scheduled":
+            return queued.filter(scheduled_for__gt=now)
+        if self.value() == "due":
+            return queued.filter(scheduled_for__lte=now)
+        return queryset
 
 
 class DeliveryReceiptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -80,6 +106,7 @@ class NotificationAdmin(
         "failure",
         "context",
         "template",
+        "scheduled_for",
         "sent_at",
         "delivered_at",
     )
@@ -87,6 +114,7 @@ class NotificationAdmin(
     list_filter = (
         "channel",
         "status",
+        ScheduleFilter,
         "context_type",
         "template",
         ("created_at", admin.DateFieldListFilter),
@@ -112,6 +140,7 @@ class NotificationAdmin(
                     "template",
                     "context_link",
                     "created_at",
+                    "scheduled_for",
                     "sent_at",
                     "delivered_at",
                 )
