@@ -94,6 +94,10 @@ CHARGESOL_NOTIFICATIONS = {
     },
     "DEFAULT_REGION": "GB",
     "WEBHOOK_BASE_URL": "https://chargesol.example.com",
+    # The suite runs at any hour: no quiet hours, so a message goes when a test sends it.
+    # tests/test_quiet_hours.py and tests/test_scheduling.py put the default hours back
+    # and pin the clock.
+    "QUIET_HOURS": None,
 }
 
 # The worker process of tests/test_worker.py prints what it sends, for the test to read.

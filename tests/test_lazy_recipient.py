@@ -73,7 +73,10 @@ def test_an_unstorable_value_is_an_invalid_context_error_not_a_missing_placehold
 
 
 def test_a_relation_is_refused_even_when_no_template_uses_it(settings):
-    settings.CHARGESOL_NOTIFICATIONS = {"RECIPIENT_CONTEXT": ["first_name", "leads"]}
+    settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
+        "RECIPIENT_CONTEXT": ["first_name", "leads"],
+    }
     NotificationTemplateFactory(
         name="hi", channel="sms", body_template="Hi {{ recipient.first_name }}"
     )
@@ -83,7 +86,10 @@ def test_a_relation_is_refused_even_when_no_template_uses_it(settings):
 
 
 def test_a_method_returning_a_model_is_a_configuration_error_when_used(settings):
-    settings.CHARGESOL_NOTIFICATIONS = {"RECIPIENT_CONTEXT": {"me": "get_self"}}
+    settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
+        "RECIPIENT_CONTEXT": {"me": "get_self"},
+    }
     user = UserFactory()
     user.get_self = lambda: user  # what a project's helper method might return
     NotificationTemplateFactory(name="me", channel="sms", body_template="{{ recipient.me }}")

@@ -273,7 +273,8 @@ class TestRecipient:
 
     def test_configured_attributes(self, customer, settings):
         settings.CHARGESOL_NOTIFICATIONS = {
-            "RECIPIENT_CONTEXT": {"name": "get_short_name", "login": "username"}
+            "QUIET_HOURS": None,
+            "RECIPIENT_CONTEXT": {"name": "get_short_name", "login": "username"},
         }
         assert recipient_context(customer).as_dict() == {
             "name": "Freya",
@@ -284,12 +285,12 @@ class TestRecipient:
     def test_configuring_a_sensitive_attribute_is_a_configuration_error(
         self, customer, settings, attribute
     ):
-        settings.CHARGESOL_NOTIFICATIONS = {"RECIPIENT_CONTEXT": [attribute]}
+        settings.CHARGESOL_NOTIFICATIONS = {"QUIET_HOURS": None, "RECIPIENT_CONTEXT": [attribute]}
         with pytest.raises(ImproperlyConfigured, match="RECIPIENT_CONTEXT"):
             recipient_context(customer)
 
     def test_configuring_a_relation_is_a_configuration_error(self, customer, settings):
-        settings.CHARGESOL_NOTIFICATIONS = {"RECIPIENT_CONTEXT": ["leads"]}
+        settings.CHARGESOL_NOTIFICATIONS = {"QUIET_HOURS": None, "RECIPIENT_CONTEXT": ["leads"]}
         with pytest.raises(ImproperlyConfigured, match="not plain data"):
             recipient_context(customer)
 

@@ -128,7 +128,8 @@ def test_generated_templates_render_within_the_budget_or_are_refused(source, cha
 
 def test_limits_come_from_the_setting_with_defaults_for_the_rest(settings):
     settings.CHARGESOL_NOTIFICATIONS = {
-        "RENDER_LIMITS": {"MAX_STEPS": 50, "MAX_LENGTH": {"sms": 320}}
+        "QUIET_HOURS": None,
+        "RENDER_LIMITS": {"MAX_STEPS": 50, "MAX_LENGTH": {"sms": 320}},
     }
     limits = render_limits()
     assert limits.max_steps == 50
@@ -139,7 +140,7 @@ def test_limits_come_from_the_setting_with_defaults_for_the_rest(settings):
 def test_an_unknown_limit_is_a_configuration_error(settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    settings.CHARGESOL_NOTIFICATIONS = {"RENDER_LIMITS": {"MAX_LOOPS": 5}}
+    settings.CHARGESOL_NOTIFICATIONS = {"QUIET_HOURS": None, "RENDER_LIMITS": {"MAX_LOOPS": 5}}
     with pytest.raises(ImproperlyConfigured, match="MAX_LOOPS"):
         render_limits()
 
@@ -152,7 +153,7 @@ def test_a_budget_exceeded_inside_an_if_is_not_hidden():
 
 
 def test_each_render_has_its_own_budget(settings):
-    settings.CHARGESOL_NOTIFICATIONS = {"RENDER_LIMITS": {"MAX_STEPS": 12}}
+    settings.CHARGESOL_NOTIFICATIONS = {"QUIET_HOURS": None, "RENDER_LIMITS": {"MAX_STEPS": 12}}
     source = "{% for i in items %}{% endfor %}"
     for _ in range(5):
         assert render_text(source, {"items": list(range(10))}, label="t") == ""

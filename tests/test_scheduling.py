@@ -29,6 +29,18 @@ from .factories import NotificationTemplateFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _default_quiet_hours(settings):
+    """tests/settings.py switches quiet hours off (the suite runs at any hour); the tests
+    here are about the default hours, so they get them back."""
+    settings.CHARGESOL_NOTIFICATIONS = {
+        key: value
+        for key, value in settings.CHARGESOL_NOTIFICATIONS.items()
+        if key != "QUIET_HOURS"
+    }
+
+
 LONDON = ZoneInfo("Europe/London")
 #: A Tuesday in January (GMT): 10:00 in London, inside every channel's opening hours.
 MORNING = datetime(2027, 1, 12, 10, 0, tzinfo=LONDON)

@@ -274,7 +274,7 @@ def test_a_legitimate_loop_renders(victim):
 
 
 def test_limits_are_configurable(victim, settings):
-    settings.CHARGESOL_NOTIFICATIONS = {"RENDER_LIMITS": {"MAX_STEPS": 5}}
+    settings.CHARGESOL_NOTIFICATIONS = {"QUIET_HOURS": None, "RENDER_LIMITS": {"MAX_STEPS": 5}}
     saved_template("{% for a in items %}{% endfor %}")
     with pytest.raises(TemplateRenderError, match="more than 5 loop iterations"):
         notify(victim, "sms", template="attack", context={"items": list(range(10))})

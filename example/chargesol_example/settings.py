@@ -116,6 +116,9 @@ CHARGESOL_NOTIFICATIONS = {
     "PUSH_TOKEN_RESOLVER": "leads.push.demo_push_tokens",
     # Customers type UK numbers as 07700 900123; read them as +44.
     "DEFAULT_REGION": "GB",
+    # The demo sends at any hour, so that it shows its messages whenever it is run. A
+    # real project keeps the default quiet hours (08:00-21:00, calls 09:00-20:00).
+    "QUIET_HOURS": None,
     # A notification's admin page links to the lead or survey it is about.
     "CONTEXT_URLS": {
         "lead": "admin:leads_lead_change",

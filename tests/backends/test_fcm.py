@@ -45,6 +45,7 @@ def _devices():
 
 def use_fcm(settings, standin, **options):
     settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
         "CHANNELS": {"push": {"BACKEND": FCM, "OPTIONS": standin.backend_options(**options)}},
         "PUSH_TOKEN_RESOLVER": "tests.backends.test_fcm.device_tokens",
         "RETRY_BACKOFF_SECONDS": 0,
@@ -310,7 +311,10 @@ def test_credentials_that_are_not_a_service_account_are_a_configuration_error(
 
 
 def check_ids(settings, **options):
-    settings.CHARGESOL_NOTIFICATIONS = {"CHANNELS": {"push": {"BACKEND": FCM, "OPTIONS": options}}}
+    settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
+        "CHANNELS": {"push": {"BACKEND": FCM, "OPTIONS": options}},
+    }
     return {m.id: m.msg for m in check_channels() if ".E03" in m.id or ".W03" in m.id}
 
 

@@ -40,7 +40,9 @@ def test_two_threads_get_instances_of_their_own():
 
 def test_override_settings_rebuilds_the_backends(settings):
     before = get_backend("sms")
-    with override_settings(CHARGESOL_NOTIFICATIONS={"CHANNELS": {"sms": {"BACKEND": DUMMY}}}):
+    with override_settings(
+        CHARGESOL_NOTIFICATIONS={"QUIET_HOURS": None, "CHANNELS": {"sms": {"BACKEND": DUMMY}}}
+    ):
         assert type(get_backend("sms")) is DummyBackend
         assert type(get_backend("email")) is ConsoleBackend  # not listed: the default
         assert type(in_thread("sms")) is DummyBackend
@@ -65,7 +67,8 @@ def test_an_unknown_channel_names_the_setting():
 
 def test_a_broken_channel_does_not_break_the_others(settings):
     settings.CHARGESOL_NOTIFICATIONS = {
-        "CHANNELS": {"sms": {"BACKEND": DUMMY, "TIMEOUT": 3}, "email": {"BACKEND": DUMMY}}
+        "QUIET_HOURS": None,
+        "CHANNELS": {"sms": {"BACKEND": DUMMY, "TIMEOUT": 3}, "email": {"BACKEND": DUMMY}},
     }
     with pytest.raises(ConfigurationError, match=r"\['sms'\] has unknown keys \['TIMEOUT'\]"):
         get_backend("sms")

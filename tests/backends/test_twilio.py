@@ -271,7 +271,8 @@ def test_call_notification_speaks_its_body(standin, send, customer):
 
 def test_check_reports_missing_credentials_and_webhook_url(settings):
     settings.CHARGESOL_NOTIFICATIONS = {
-        "CHANNELS": {"sms": {"BACKEND": "chargesol_notifications.backends.twilio.SmsBackend"}}
+        "QUIET_HOURS": None,
+        "CHANNELS": {"sms": {"BACKEND": "chargesol_notifications.backends.twilio.SmsBackend"}},
     }
     messages = {m.id: m.msg for m in check_channels()}
     assert "['sms']['OPTIONS']['ACCOUNT_SID']" in messages["chargesol_notifications.E020"]
@@ -317,5 +318,9 @@ def test_check_reports_webhook_urls_missing_from_the_urlconf(standin, settings):
 
 
 def test_backends_without_webhooks_need_no_webhook_url(settings):
-    settings.CHARGESOL_NOTIFICATIONS = {"CHANNELS": {}, "WEBHOOK_BASE_URL": None}
+    settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
+        "CHANNELS": {},
+        "WEBHOOK_BASE_URL": None,
+    }
     assert "chargesol_notifications.E025" not in [m.id for m in check_channels()]

@@ -5,6 +5,8 @@ CHARGESOL_NOTIFICATIONS = {
         for channel in ("sms", "email", "whatsapp", "push", "call")
     },
     "DEFAULT_REGION": "GB",
+    # Tests send at any hour: no quiet hours (see the scheduling page).
+    "QUIET_HOURS": None,
 }
 # Tests run with DEBUG off; the locmem backend is meant for them.
 SILENCED_SYSTEM_CHECKS = ["chargesol_notifications.W010"]

@@ -22,4 +22,6 @@ CHARGESOL_NOTIFICATIONS = {
     },
     "DEFAULT_REGION": "GB",
     "WEBHOOK_BASE_URL": "https://chargesol.example.com",
+    # Tests send at any hour: no quiet hours (see the scheduling page).
+    "QUIET_HOURS": None,
 }

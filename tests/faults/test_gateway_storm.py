@@ -127,6 +127,7 @@ def sms_through_the_standin(settings, twilio_standin):
     """SMS through the real Twilio backend and client to the stand-in, TIMEOUT short,
     retries due soon after a failure; the immediate task backend sends at once."""
     settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
         "CHANNELS": {
             "sms": {
                 "BACKEND": "chargesol_notifications.backends.twilio.SmsBackend",

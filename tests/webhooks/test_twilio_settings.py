@@ -49,6 +49,7 @@ def twilio_options(token: str, **extra: str) -> dict[str, str]:
 
 def configure(settings, channels: dict[str, dict]) -> None:
     settings.CHARGESOL_NOTIFICATIONS = {
+        "QUIET_HOURS": None,
         "CHANNELS": channels,
         "DEFAULT_REGION": "GB",
         "WEBHOOK_BASE_URL": WEBHOOK_BASE_URL,
