@@ -359,7 +359,8 @@ def check_retries_can_be_deferred(
     return [
         checks.Info(
             f"The task backend {alias!r} cannot defer tasks, so transient failures are "
-            "retried by `manage.py deliver_queued`.",
+            "retried, and scheduled notifications (send_at, quiet hours) sent, by "
+            "`manage.py deliver_queued`.",
             hint="Run deliver_queued from cron every minute, or use a queue backend.",
             id=f"{TAG}.I007",
         )
