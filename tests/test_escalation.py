@@ -72,7 +72,8 @@ def test_whatsapp_failing_with_63016_falls_back_to_sms(customer, standin, send):
     assert [r.status for r in sms.receipts.all()] == ["sent"]
     (message,) = standin.messages
     assert (message.to, message.body) == ("+447700900123", "Your survey is tomorrow at 10:00")
-    assert whatsapp.fallback_channels == "" and sms.fallback_channels == ""
+    assert whatsapp.fallback_channels == ""
+    assert sms.fallback_channels == ""
 
 
 def test_an_undelivered_callback_falls_back_too(
@@ -157,7 +158,8 @@ def test_a_delivered_first_step_sends_nothing_more(customer, client, standin, se
         assert escalate(first.pk) is None
         assert escalate_overdue() == []
     assert chain(first) == [first]
-    assert len(standin.messages) == 1 and standin.calls == []
+    assert len(standin.messages) == 1
+    assert standin.calls == []
 
 
 def test_a_failed_last_step_ends_the_chain(customer, standin, send):
@@ -208,3 +210,33 @@ def test_fallback_is_checked(customer, fallback, error):
     with pytest.raises(error):
         notify(customer, "whatsapp", body="Hello", fallback=fallback)
     assert not Notification.objects.exists()
+
+
+def test_the_admin_page_shows_the_chain_up_and_down(admin_client, customer, standin, send):
+    standin.fail_next(code=63016)
+    first = send(customer, "whatsapp", body="Your quote", fallback=["sms"])
+    whatsapp, sms = chain(first)
+    page = admin_client.get(
+        f"/admin/chargesol_notifications/notification/{whatsapp.pk}/change/"
+    ).content.decode()
+    assert f"/admin/chargesol_notifications/notification/{sms.pk}/change/" in page
+    assert "<strong>WhatsApp (failed)</strong>" in page
+    page = admin_client.get(
+        f"/admin/chargesol_notifications/notification/{sms.pk}/change/"
+    ).content.decode()
+    assert f"/admin/chargesol_notifications/notification/{whatsapp.pk}/change/" in page
+    assert "<strong>SMS (sent)</strong>" in page
+
+
+@pytest.mark.parametrize(
+    "value", [900, {"fax": 60}, {"sms": 0}, {"sms": "soon"}], ids=["int", "key", "zero", "text"]
+)
+def test_check_reports_a_bad_escalation_after(settings, value):
+    from django.core.checks import run_checks
+
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "ESCALATION_AFTER": value,
+    }
+    ids = [message.id for message in run_checks()]
+    assert "chargesol_notifications.E050" in ids
