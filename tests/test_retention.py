@@ -175,6 +175,18 @@ def test_a_resend_of_a_deleted_notification_loses_the_link_only():
     assert new_resend.resent_from is None
 
 
+def test_a_step_after_a_deleted_escalation_step_loses_the_link_only():
+    first = notification(OLD, status=NotificationStatus.FAILED, receipts=1)
+    second = notification(NEW, escalated_from=first)
+
+    purge("--older-than", "365d", "--batch-size", "1")
+
+    connection.check_constraints()
+    assert list(Notification.objects.all()) == [second]
+    second.refresh_from_db()
+    assert second.escalated_from is None
+
+
 def test_the_purge_knows_every_relation_to_the_tables_it_deletes_from():
     """A new foreign key to Notification or CallLog needs handling in retention.py (the
     rows are deleted by SQL, not collected by Django): this fails until it is."""
@@ -185,6 +197,7 @@ def test_the_purge_knows_every_relation_to_the_tables_it_deletes_from():
     assert relations == {
         (DeliveryReceipt, "notification", "CASCADE"),
         (Notification, "resent_from", "SET_NULL"),
+        (Notification, "escalated_from", "SET_NULL"),
         (InboundMessage, "in_reply_to", "SET_NULL"),
     }
     assert CallLog._meta.related_objects == ()
