@@ -26,10 +26,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .choices import Channel, NotificationStatus
 from .conf import get_setting
+from .escalation_due import escalate_failed_on_commit, escalation_due
 from .exceptions import InvalidMessageError, UnknownChannelError
 from .models import Notification
 from .quiet_hours import release_time
@@ -40,6 +42,7 @@ logger = logging.getLogger("chargesol_notifications.escalation")
 __all__ = [
     "check_fallback",
     "escalate",
+    "escalate_failed_on_commit",
     "escalate_overdue",
     "escalation_delay",
     "schedule_escalation_checks",
@@ -227,17 +230,11 @@ def schedule_escalation_checks(steps: Sequence[Notification], sent_at: datetime)
         logger.exception("Could not schedule the escalation check of %s step(s)", len(steps))
 
 
-def escalate_failed_on_commit(steps: Sequence[Notification], using: str) -> None:
-    """Escalate ``steps`` (failed, with channels left) once the transaction commits."""
-    ids = [step.pk for step in steps if step.fallback_channels]
-    if not ids:
-        return
-
-    def on_commit() -> None:
-        for pk in ids:
-            escalate(pk)
-
-    transaction.on_commit(on_commit, using=using, robust=True)
+@receiver(escalation_due, sender=Notification)
+def escalate_failed(*, notification_ids: Sequence[uuid.UUID], **kwargs: Any) -> None:
+    """Escalate the steps a status callback (or a wave) failed; see :mod:`.escalation_due`."""
+    for pk in notification_ids:
+        escalate(pk)
 
 
 @task()

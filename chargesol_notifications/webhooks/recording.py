@@ -21,7 +21,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from ..choices import Channel, NotificationStatus, ReceiptStatus
-from ..escalation import escalate_failed_on_commit
+from ..escalation_due import escalate_failed_on_commit
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
