@@ -30,7 +30,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from .choices import Channel, NotificationStatus
-from .conf import get_setting
+from .conf import DEFAULTS, get_setting
 from .escalation_due import escalate_failed_on_commit, escalation_due
 from .exceptions import InvalidMessageError, UnknownChannelError
 from .models import Notification
@@ -85,7 +85,7 @@ def checked_escalation_after(value: Any) -> dict[str, float]:
             "CHARGESOL_NOTIFICATIONS['ESCALATION_AFTER'] must be a dict of channel (or "
             f"'default') -> seconds, not {value!r}."
         )
-    merged: dict[str, float] = {"sms": 900, "whatsapp": 900, "default": 900}
+    merged: dict[str, float] = dict(DEFAULTS["ESCALATION_AFTER"])
     for key, seconds in value.items():
         if key != "default" and key not in Channel.values:
             raise ImproperlyConfigured(
