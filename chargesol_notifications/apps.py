@@ -11,7 +11,8 @@ class ChargesolNotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the system checks and the setting_changed receivers.
-        from . import checks, email_tracking, handlers  # noqa: F401
+        # escalation: its receiver of escalation_due (the webhooks' failed steps).
+        from . import checks, email_tracking, escalation, handlers  # noqa: F401
 
         # Email delivery reports from django-anymail's webhooks, when it is installed.
         email_tracking.connect()

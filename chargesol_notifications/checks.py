@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from . import quiet_hours
+from . import escalation, quiet_hours
 from .backends import channel_setting_name, load_backend
 from .choices import Channel, ContextType
 from .conf import SETTING_NAME, get_setting, unknown_keys
@@ -96,6 +96,9 @@ def _check_quiet_hours() -> list[checks.CheckMessage]:
     )
     messages += _error_if_raised(
         "E049", quiet_hours.checked_time_zone, get_setting("QUIET_HOURS_TIME_ZONE")
+    )
+    messages += _error_if_raised(
+        "E050", escalation.checked_escalation_after, get_setting("ESCALATION_AFTER")
     )
     return messages
 

@@ -77,6 +77,10 @@ DEFAULTS: dict[str, Any] = {
     # these context types, and those rendered from these NotificationTemplate names.
     "URGENT_CONTEXT_TYPES": ["emergency"],
     "URGENT_TEMPLATES": [],
+    # Escalation (docs/scheduling.rst, escalation.py): seconds a step of notify(fallback=)
+    # has to be delivered before the next channel is tried. Channel (or "default") ->
+    # seconds; the project's dict is merged over this one.
+    "ESCALATION_AFTER": {"sms": 900, "whatsapp": 900, "default": 900},
 }
 
 

@@ -142,6 +142,27 @@ class Notification(models.Model):
         ),
     )
 
+    # Additions (issue: channel escalation): a step of an escalation chain points at the
+    # step it follows, and a step still to escalate holds the channels left to try.
+    escalated_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="escalations",
+        verbose_name=_("escalated from"),
+    )
+    fallback_channels = models.CharField(
+        _("fallback channels"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_(
+            "The channels still to try, in order (e.g. sms,call), when this message fails "
+            "or is not delivered in time. Emptied once it escalates."
+        ),
+    )
+
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")

@@ -77,6 +77,7 @@ class NotificationBuilder:
             "status": NotificationStatus.QUEUED,
             "created_at": created_at,
             "scheduled_for": spec.scheduled_for,
+            "fallback_channels": spec.fallback_channels,
         }
         self.row = [
             given[field.attname] if field.attname in given else field.get_default()

@@ -6,7 +6,8 @@ a transaction of its own:
 
 1. ``SELECT`` the next batch of primary keys, oldest first (``ORDER BY created_at``),
    locking those rows (``FOR UPDATE``) so nobody requeues or resends one in between;
-2. clear ``resent_from`` of the notifications that repeat one of them, and
+2. clear ``resent_from`` of the notifications that repeat one of them,
+   ``escalated_from`` of the escalation steps that follow one of them, and
    ``in_reply_to`` of the customers' replies to them (both ``SET_NULL``, which Django
    emulates in Python, so the database would refuse);
 3. ``DELETE`` their receipts by notification id (no reliance on ``ON DELETE CASCADE``,
@@ -151,6 +152,8 @@ def purge_notifications(
 def _delete_notifications(ids: Sequence[Any]) -> Batch:
     # A newer notification that resends one of these keeps existing, without the link.
     _set_null_where_in(Notification, "resent_from", ids)
+    # So does a newer step of an escalation chain: it loses the step it followed.
+    _set_null_where_in(Notification, "escalated_from", ids)
     # A customer's reply is kept; it no longer says which message it answered.
     _set_null_where_in(InboundMessage, "in_reply_to", ids)
     receipts = _delete_where_in(DeliveryReceipt, "notification", ids)

@@ -9,7 +9,7 @@ only delivery can find (no address, a gateway refusal) never raise here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from django.utils import timezone
 from .arguments import check_message_arguments, check_recipients_and_key
 from .choices import Channel, ContextType, NotificationStatus, TemplateChannel
 from .delivery import enqueue_delivery
+from .escalation import check_fallback
 from .exceptions import (
     InvalidContextTypeError,
     InvalidMessageError,
@@ -49,6 +50,8 @@ class MessageSpec:
     context_id: uuid.UUID | None
     #: When the notifications are due (``send_at`` or the end of quiet hours); None: now.
     scheduled_for: datetime | None = None
+    #: The channels to escalate to, as stored ("sms,call"); "" for none.
+    fallback_channels: str = ""
 
 
 def notify(
@@ -64,6 +67,7 @@ def notify(
     idempotency_key: str | None = None,
     send_at: datetime | None = None,
     urgent: bool | None = None,
+    fallback: Sequence[str] | None = None,
 ) -> Notification:
     """Queue one notification to ``recipient`` on ``channel``; return it (``queued``).
 
@@ -78,6 +82,10 @@ def notify(
     its channel's quiet hours, now or at ``send_at``, waits for the next opening;
     ``urgent=True`` sends at any hour, ``urgent=False`` never skips quiet hours, and None
     asks ``URGENT_CONTEXT_TYPES`` and ``URGENT_TEMPLATES`` (see docs/scheduling.rst).
+
+    ``fallback`` (channels, e.g. ``["sms", "call"]``) escalates: when the message fails,
+    or is not delivered within ``ESCALATION_AFTER``, the same text goes out on the next
+    channel, and so on until one is delivered (see docs/scheduling.rst).
     """
     (notification,) = notify_many(
         [recipient],
@@ -91,6 +99,7 @@ def notify(
         idempotency_key=idempotency_key,
         send_at=send_at,
         urgent=urgent,
+        fallback=fallback,
     )
     return notification
 
@@ -108,6 +117,7 @@ def notify_many(
     idempotency_key: str | None = None,
     send_at: datetime | None = None,
     urgent: bool | None = None,
+    fallback: Sequence[str] | None = None,
 ) -> list[Notification]:
     """Queue one notification per recipient, bulk-inserted; same arguments as notify().
 
@@ -117,7 +127,11 @@ def notify_many(
     """
     check_send_at(send_at)
     spec = check_request(channel, template, context, subject, body, context_type, context_id)
-    spec = replace(spec, scheduled_for=scheduled_time(spec, send_at, urgent))
+    spec = replace(
+        spec,
+        scheduled_for=scheduled_time(spec, send_at, urgent),
+        fallback_channels=check_fallback(channel, fallback),
+    )
     users = check_recipients_and_key(recipients, idempotency_key)
     if not users:
         return []

@@ -55,6 +55,7 @@ from .backends.base import (
 )
 from .choices import NotificationStatus, OptOutReason, ReceiptStatus
 from .delivery_settings import ChannelPacing, channel_pacing
+from .escalation import escalate_failed_on_commit, schedule_escalation_checks
 from .exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out, record_opt_out
@@ -177,6 +178,9 @@ def deliver_wave(
             written = [next(receipts) for _ in decision.receipts]
             decision.announce(written[0])  # None only when no signal has a receiver
             decision.report_invalid_addresses(using)
+        escalating = [d for d in decisions if d.item.notification.fallback_channels]
+        if escalating:
+            follow_escalations(escalating, recorded_at, using)
     return outcomes
 
 
@@ -382,6 +386,20 @@ class Decision:
                         )
 
         transaction.on_commit(report, using=using)
+
+
+def follow_escalations(decisions: Sequence[Decision], sent_at: datetime, using: str) -> None:
+    """The steps of escalation chains in a wave: a failed one escalates once the wave
+    commits; a sent one gets its deadline check (see :mod:`.escalation`)."""
+    by_result: dict[str, list[Notification]] = {}
+    for decision in decisions:
+        by_result.setdefault(decision.outcome.result, []).append(decision.item.notification)
+    escalate_failed_on_commit(by_result.get("failed", []), using)
+    sent = by_result.get("sent", [])
+    if sent:
+        transaction.on_commit(
+            lambda: schedule_escalation_checks(sent, sent_at), using=using, robust=True
+        )
 
 
 def decide(item: Prepared, attempt: SendAttempt) -> Decision:

@@ -139,6 +139,18 @@ ADDITIONS: dict[type[models.Model], dict[str, dict[str, Any]]] = {
             "on_delete": models.SET_NULL,
         },
         "scheduled_for": {"cls": models.DateTimeField, "null": True, "blank": True},
+        "escalated_from": {
+            "cls": models.ForeignKey,
+            "to": "chargesol_notifications.Notification",
+            "null": True,
+            "on_delete": models.SET_NULL,
+        },
+        "fallback_channels": {
+            "cls": models.CharField,
+            "max_length": 100,
+            "blank": True,
+            "default": "",
+        },
     },
 }
 

@@ -6,7 +6,7 @@ code and a sentence staff can read out. The failure comes from the newest failed
 receipt, joined into the list's one query as two correlated subqueries (evaluated for
 the rows on the page only). The page of a notification is read-only: its receipts in
 time order, each failure explained, the address used, SMS segments, links to what it
-was resent from or as, and the customer's replies to it.
+was resent from or as, its escalation chain, and the customer's replies to it.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ class NotificationAdmin(
         ),
         (_("Message"), {"fields": ("subject", "body", "sms_segments")}),
         (_("Resends"), {"fields": ("resent_from", "resent_as")}),
+        (_("Escalation"), {"fields": ("escalation_chain", "fallback_channels")}),
     )
     readonly_fields = (
         "recipient_link",
@@ -155,6 +156,7 @@ class NotificationAdmin(
         "context_link",
         "sms_segments",
         "resent_as",
+        "escalation_chain",
         "created_at",
     )
     inlines = [DeliveryReceiptInline, ReplyInline]
@@ -247,6 +249,45 @@ class NotificationAdmin(
             for n in resends
         )
         return format_html_join(", ", '<a href="{}">{}</a>', links) or "-"
+
+    @admin.display(description=_("escalation chain"))
+    def escalation_chain(self, obj: Notification) -> SafeString | str:
+        """Every step of the chain ``obj`` is in, first to last: the others linked."""
+        steps = escalation_steps(obj)
+        if len(steps) == 1:
+            return "-"
+        items = []
+        for step in steps:
+            text = f"{step.get_channel_display()} ({step.get_status_display().lower()})"
+            url = admin_url(step, "change") if step.pk != obj.pk else None
+            if url:
+                items.append(format_html('<li><a href="{}">{}</a></li>', url, text))
+            else:
+                items.append(format_html("<li><strong>{}</strong></li>", text))
+        return format_html("<ol>{}</ol>", format_html_join("", "{}", ((i,) for i in items)))
+
+
+#: A chain has a step per channel at most; the walk stops there whatever the rows say.
+MAX_CHAIN_STEPS = len(Channel.values)
+
+
+def escalation_steps(notification: Notification) -> list[Notification]:
+    """The steps before ``notification`` (up ``escalated_from``) and after it (down its
+    escalations), in order; a query per step, and one more to find there is no next."""
+    before: list[Notification] = []
+    current = notification
+    while current.escalated_from_id is not None and len(before) < MAX_CHAIN_STEPS:
+        current = Notification.objects.get(pk=current.escalated_from_id)
+        before.insert(0, current)
+    after: list[Notification] = []
+    current = notification
+    while len(after) < MAX_CHAIN_STEPS:
+        following = Notification.objects.filter(escalated_from=current).first()
+        if following is None:
+            break
+        after.append(following)
+        current = following
+    return [*before, notification, *after]
 
 
 def admin_url(obj: Any, view: str) -> str | None:

@@ -21,6 +21,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from ..choices import Channel, NotificationStatus, ReceiptStatus
+from ..escalation_due import escalate_failed_on_commit
 from ..exceptions import InvalidPhoneNumberError
 from ..models import CallLog, DeliveryReceipt, Notification
 from ..recipients import normalise_phone, resolve_address
@@ -259,6 +260,13 @@ def record_delivery(located: Located) -> ReceiptRecorded | None:
             return None
     if outcome.receipt is None:
         logger.debug("Duplicate status callback %s %s", sid, event.receipt_status)
+    elif (
+        outcome.advanced
+        and notification.fallback_channels
+        and notification.status == NotificationStatus.FAILED
+    ):
+        # A step of an escalation chain failed after the send: the next channel's turn.
+        escalate_failed_on_commit([notification], router.db_for_write(Notification))
     return ReceiptRecorded(notification, outcome)
 
 

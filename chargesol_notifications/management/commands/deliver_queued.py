@@ -1,5 +1,6 @@
 """Deliver queued notifications whose task was lost, whose retry is due, or whose
-scheduled time has come (the only way they go with a task backend that cannot defer).
+scheduled time has come (the only way they go with a task backend that cannot defer),
+and escalate the steps of escalation chains that are past their time.
 
 Safe to run from cron on several hosts at once: delivery claims its rows in waves
 (``SELECT ... FOR UPDATE SKIP LOCKED``) and re-checks each is still queued and due, so no
@@ -22,6 +23,7 @@ from ...attempts import TRANSIENT_FAILURES
 from ...choices import NotificationStatus
 from ...delivery import deliver_batch, enqueue_delivery
 from ...delivery_settings import batch_size
+from ...escalation import escalate_overdue
 from ...models import Notification
 from ...retry import is_due
 
@@ -49,6 +51,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, min_age: float, limit: int, enqueue: bool, **options: Any) -> None:
+        # Escalation steps past their time (where no deferred check runs, or it was
+        # lost): their next steps are queued and handed to delivery like any other.
+        escalated = escalate_overdue()
+        if escalated:
+            self.stdout.write(f"Escalated {len(escalated)} notification(s).")
         now = timezone.now()
         # A scheduled notification's age counts from its scheduled time: it becomes a
         # candidate min_age after it is due, and one scheduled for later is not one yet.
