@@ -282,7 +282,12 @@ def escalation_steps(notification: Notification) -> list[Notification]:
     after: list[Notification] = []
     current = notification
     while len(after) < MAX_CHAIN_STEPS:
-        following = Notification.objects.filter(escalated_from=current).first()
+        # No ORDER BY (a step escalates once, so there is one next step at most): with
+        # the model's -created_at ordering, PostgreSQL walks the created_at index of a
+        # million rows looking for it instead of using escalated_from's.
+        following = next(
+            iter(Notification.objects.filter(escalated_from=current).order_by()[:1]), None
+        )
         if following is None:
             break
         after.append(following)
