@@ -100,7 +100,14 @@ def default_sender_resolver(address: str, channel: str) -> Any | None:
 
 def phone_field() -> str | None:
     """``PHONE_ATTRIBUTE`` when it is a concrete field of the user model, else None."""
-    attribute = get_setting("PHONE_ATTRIBUTE")
+    return user_column("PHONE_ATTRIBUTE")
+
+
+def user_column(setting: str) -> str | None:
+    """The user attribute that ``setting`` names (``PHONE_ATTRIBUTE``,
+    ``EMAIL_ATTRIBUTE``) when it is a concrete field of the user model, else None: a
+    property cannot be searched by a query."""
+    attribute = get_setting(setting)
     concrete = {field.name for field in get_user_model()._meta.concrete_fields}
     return attribute if attribute in concrete else None
 

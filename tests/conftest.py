@@ -22,6 +22,17 @@ def send(django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
+def default_quiet_hours(settings):
+    """tests/settings.py switches quiet hours off (the suite runs at any hour); tests
+    about the default hours use this to get them back."""
+    settings.CHARGESOL_NOTIFICATIONS = {
+        key: value
+        for key, value in settings.CHARGESOL_NOTIFICATIONS.items()
+        if key != "QUIET_HOURS"
+    }
+
+
+@pytest.fixture
 def standin(settings, twilio_standin):
     """The Twilio stand-in, with the app's SMS, WhatsApp and call channels pointed at it."""
     from .twilio_setup import use_twilio

@@ -20,17 +20,7 @@ from chargesol_notifications.exceptions import (
 )
 from chargesol_notifications.quiet_hours import is_urgent, release_time
 
-
-@pytest.fixture(autouse=True)
-def _default_quiet_hours(settings):
-    """tests/settings.py switches quiet hours off (the suite runs at any hour); the tests
-    here are about the default hours, so they get them back."""
-    settings.CHARGESOL_NOTIFICATIONS = {
-        key: value
-        for key, value in settings.CHARGESOL_NOTIFICATIONS.items()
-        if key != "QUIET_HOURS"
-    }
-
+pytestmark = pytest.mark.usefixtures("default_quiet_hours")
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -27,18 +27,7 @@ from chargesol_notifications.models import Notification
 
 from .factories import NotificationTemplateFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _default_quiet_hours(settings):
-    """tests/settings.py switches quiet hours off (the suite runs at any hour); the tests
-    here are about the default hours, so they get them back."""
-    settings.CHARGESOL_NOTIFICATIONS = {
-        key: value
-        for key, value in settings.CHARGESOL_NOTIFICATIONS.items()
-        if key != "QUIET_HOURS"
-    }
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_quiet_hours")]
 
 
 LONDON = ZoneInfo("Europe/London")

@@ -31,9 +31,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from ..conf import get_setting
 from ..models import DeliveryReceipt, Notification
-from ..recipients import written_forms
+from ..recipients import user_column, written_forms
 from .phone_search import phone_search_terms
 
 #: How many users or receipts a term may match before the search stops adding more:
@@ -62,12 +61,12 @@ def search_notifications(queryset: QuerySet[Notification], term: str) -> QuerySe
     phones = phone_search_terms(term)
     if phones:
         addresses += phones + [f"whatsapp:{phone}" for phone in phones]
-        phone_field = user_field(get_setting("PHONE_ATTRIBUTE"))
+        phone_field = user_column("PHONE_ATTRIBUTE")
         if phone_field:
             user_condition = Q(**{f"{phone_field}__in": written_forms(phones)})
     elif "@" in term and " " not in term:
         addresses += sorted({term, term.lower()})
-        email_field = user_field(get_setting("EMAIL_ATTRIBUTE"))
+        email_field = user_column("EMAIL_ATTRIBUTE")
         if email_field:
             # Exact (as typed, and lower-cased), not iexact: a plain index on the
             # email column serves it, where UPPER(email) would need one of its own.
@@ -123,11 +122,3 @@ def name_condition(term: str) -> Q:
             any_column |= Q(**{f"{column}__icontains": word})
         condition &= any_column
     return condition
-
-
-def user_field(attribute: str) -> str | None:
-    """``attribute`` when it is a column of the user model (the resolver's attribute may
-    be a property, which no query can search), else None."""
-    user_model: Any = get_user_model()
-    concrete = {field.name for field in user_model._meta.concrete_fields}
-    return attribute if attribute in concrete else None
