@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from .conf import get_setting
 from .delivery_settings import batch_size
-from .tasks_compat import task, task_backends
+from .tasks_compat import queue_database, task, task_backends
 from .waves import DeliveryOutcome, Extras, deliver_waves
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -145,14 +147,23 @@ def enqueue_tasks(
     task_of_batch = deliver_notifications.using(**options)
     size = batch_size()
     failed = 0
-    for start in range(0, len(notification_ids), size):
-        ids = [str(pk) for pk in notification_ids[start : start + size]]
-        batch_extras = {pk: extras[pk] for pk in ids if pk in extras}
-        try:
-            task_of_batch.enqueue(ids, batch_extras or None, channel)
-        except Exception:
-            failed += len(ids)
-            logger.exception("Could not enqueue a delivery batch of %s notification(s)", len(ids))
+    database = queue_database(task_backends[alias])
+    # A queue that is a table (django-tasks-db) gets its batches in one transaction, a
+    # savepoint each: one commit, and one sync to disk, instead of one per batch. Any
+    # other backend enqueues batch by batch: the immediate one delivers inside enqueue(),
+    # and its sends must not wait for a commit at the end of all of them.
+    with transaction.atomic(using=database) if database else nullcontext():
+        for start in range(0, len(notification_ids), size):
+            ids = [str(pk) for pk in notification_ids[start : start + size]]
+            batch_extras = {pk: extras[pk] for pk in ids if pk in extras}
+            try:
+                with transaction.atomic(using=database) if database else nullcontext():
+                    task_of_batch.enqueue(ids, batch_extras or None, channel)
+            except Exception:
+                failed += len(ids)
+                logger.exception(
+                    "Could not enqueue a delivery batch of %s notification(s)", len(ids)
+                )
     if failed:
         logger.error("%s notification(s) left for deliver_queued", failed)
 

@@ -301,7 +301,10 @@ def render_compiled(
             budget.finish(output)
     except Exception as exc:
         raise_render_error(label, budget, exc)
-    return output
+    # Django marks what a template renders as safe HTML (SafeString); a message is plain
+    # text, and whatever shows it in a page must escape it. str.__str__ of a subclass
+    # is a plain copy (SafeString's own __str__ returns itself).
+    return str.__str__(output)
 
 
 @contextmanager

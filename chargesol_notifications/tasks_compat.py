@@ -10,4 +10,25 @@ except ImportError:  # Django 5.2: the backport, whose names differ slightly.
     from django_tasks import TaskContext, task, task_backends  # type: ignore[no-redef]
     from django_tasks.exceptions import InvalidTaskBackendError  # type: ignore[no-redef]
 
-__all__ = ["InvalidTaskBackendError", "TaskContext", "task", "task_backends"]
+__all__ = [
+    "InvalidTaskBackendError",
+    "TaskContext",
+    "queue_database",
+    "task",
+    "task_backends",
+]
+
+
+def queue_database(backend: object) -> str | None:
+    """The database alias ``backend`` writes its tasks to, when it is django-tasks-db's
+    (which enqueues a task by inserting a row); None for any other backend."""
+    try:
+        from django_tasks_db.backend import DatabaseBackend
+        from django_tasks_db.models import DBTaskResult
+    except ImportError:
+        return None
+    if not isinstance(backend, DatabaseBackend):
+        return None
+    from django.db import router
+
+    return router.db_for_write(DBTaskResult)

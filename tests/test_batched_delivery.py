@@ -65,6 +65,15 @@ def database_queue(settings):
     return DBTaskResult.objects
 
 
+def task_enqueued_signal():
+    """The tasks framework's ``task_enqueued`` (Django 6: django.tasks; 5.2: the backport)."""
+    try:
+        from django.tasks.signals import task_enqueued
+    except ImportError:
+        from django_tasks.signals import task_enqueued
+    return task_enqueued
+
+
 def test_notify_many_enqueues_one_task_per_batch(
     database_queue, django_capture_on_commit_callbacks
 ):
@@ -77,6 +86,54 @@ def test_notify_many_enqueues_one_task_per_batch(
     assert [len(batch) for batch in batches] == [100, 100, 50]
     assert [pk for batch in batches for pk in batch] == [str(n.pk) for n in notifications]
     assert {t.args_kwargs["args"][2] for t in tasks} == {"sms"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_go_into_a_database_queue_in_one_transaction(database_queue):
+    """django-tasks-db's queue is a table: its batches are written in one transaction (one
+    commit instead of one per batch), each in a savepoint of its own."""
+    from django.db import connection
+
+    task_enqueued = task_enqueued_signal()
+    seen = []
+
+    def record(sender, task_result, **kwargs):
+        seen.append((connection.in_atomic_block, len(connection.savepoint_ids)))
+
+    task_enqueued.connect(record)
+    try:
+        notify_many(UserFactory.create_batch(250), "sms", body="Power cut tonight")
+    finally:
+        task_enqueued.disconnect(record)
+    assert seen == [(True, 1)] * 3
+    assert database_queue.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_to_enqueue_is_rolled_back_alone(database_queue, caplog):
+    """The second batch's enqueue fails after its row was written: that row is rolled back
+    with its savepoint, the other batches stay queued, and its notifications stay
+    ``queued`` for deliver_queued."""
+    task_enqueued = task_enqueued_signal()
+    calls = []
+
+    def fail_second(sender, task_result, **kwargs):
+        calls.append(task_result.id)
+        if len(calls) == 2:
+            raise RuntimeError("queue full")
+
+    task_enqueued.connect(fail_second)
+    try:
+        notifications = notify_many(UserFactory.create_batch(250), "sms", body="x")
+    finally:
+        task_enqueued.disconnect(fail_second)
+    kept = list(database_queue.order_by("enqueued_at"))
+    assert [str(task.id) for task in kept] == [calls[0], calls[2]]
+    enqueued = {pk for task in kept for pk in task.args_kwargs["args"][0]}
+    assert enqueued == {str(n.pk) for n in notifications[:100] + notifications[200:]}
+    assert Notification.objects.filter(status="queued").count() == 250
+    assert "Could not enqueue a delivery batch of 100 notification(s)" in caplog.text
+    assert "100 notification(s) left for deliver_queued" in caplog.text
 
 
 def test_notify_stays_one_task(database_queue, django_capture_on_commit_callbacks):

@@ -216,3 +216,12 @@ def test_insert_objects_as_rows_wants_a_row_per_object():
     with pytest.raises(ValueError, match="1 rows for 2 objects"):
         insert_objects_as_rows(Notification, [Notification(), Notification()], [[None] * 14])
     assert Notification.objects.count() == 0
+
+
+def test_notify_many_stores_plain_text_not_safe_strings(email_template):
+    notifications = notify_many(
+        UserFactory.create_batch(2), "email", template=email_template, context={"area": "<b>"}
+    )
+    for notification in notifications:
+        assert type(notification.body) is str
+        assert type(notification.subject) is str

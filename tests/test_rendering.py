@@ -414,3 +414,23 @@ class TestPlaceholderValuesFromText:
     def test_tags_are_refused(self):
         with pytest.raises(TemplateRenderError, match="no tags"):
             self.values("{% if a %}x{% endif %}", "x")
+
+
+def test_rendered_text_is_plain_not_marked_safe():
+    """Django marks template output as safe HTML; a message is plain text that a page
+    (the admin, a project's own view) must escape like any other."""
+    from django.template import engines
+    from django.utils.safestring import SafeData
+
+    message = render_message(
+        make_template(
+            "<b>{{ recipient.first_name }}</b>",
+            channel=TemplateChannel.EMAIL,
+            subject="<i>{{ recipient.first_name }}</i>",
+        ),
+        {"recipient": PERSON},
+    )
+    assert type(message.body) is str and type(message.subject) is str
+    assert not isinstance(message.body, SafeData)
+    page = engines["django"].from_string("{{ body }}").render({"body": message.body})
+    assert page == "&lt;b&gt;Siobhán&lt;/b&gt;"
