@@ -146,24 +146,38 @@ def enqueue_tasks(
         return
     task_of_batch = deliver_notifications.using(**options)
     size = batch_size()
-    failed = 0
+    batches = []
+    for start in range(0, len(notification_ids), size):
+        ids = [str(pk) for pk in notification_ids[start : start + size]]
+        batches.append((ids, {pk: extras[pk] for pk in ids if pk in extras} or None))
     database = queue_database(task_backends[alias])
-    # A queue that is a table (django-tasks-db) gets its batches in one transaction, a
-    # savepoint each: one commit, and one sync to disk, instead of one per batch. Any
-    # other backend enqueues batch by batch: the immediate one delivers inside enqueue(),
-    # and its sends must not wait for a commit at the end of all of them.
-    with transaction.atomic(using=database) if database else nullcontext():
-        for start in range(0, len(notification_ids), size):
-            ids = [str(pk) for pk in notification_ids[start : start + size]]
-            batch_extras = {pk: extras[pk] for pk in ids if pk in extras}
-            try:
-                with transaction.atomic(using=database) if database else nullcontext():
-                    task_of_batch.enqueue(ids, batch_extras or None, channel)
-            except Exception:
-                failed += len(ids)
-                logger.exception(
-                    "Could not enqueue a delivery batch of %s notification(s)", len(ids)
-                )
+    if database is not None:
+        # A queue that is a table (django-tasks-db): every batch in one transaction, one
+        # commit (and one sync to disk) instead of one per batch. Should any fail, none
+        # is kept, and they are enqueued again one transaction each, below.
+        try:
+            with transaction.atomic(using=database):
+                for ids, batch_extras in batches:
+                    task_of_batch.enqueue(ids, batch_extras, channel)
+        except Exception:
+            logger.warning(
+                "Could not enqueue %s delivery batches together; enqueueing them one by one",
+                len(batches),
+                exc_info=True,
+            )
+        else:
+            return
+    # Batch by batch: a batch that fails does not stop the others. Any other backend
+    # always goes this way: the immediate one delivers inside enqueue(), and its sends
+    # must not wait for a commit at the end of all of them.
+    failed = 0
+    for ids, batch_extras in batches:
+        try:
+            with transaction.atomic(using=database) if database else nullcontext():
+                task_of_batch.enqueue(ids, batch_extras, channel)
+        except Exception:
+            failed += len(ids)
+            logger.exception("Could not enqueue a delivery batch of %s notification(s)", len(ids))
     if failed:
         logger.error("%s notification(s) left for deliver_queued", failed)
 

@@ -168,17 +168,25 @@ class RenderBudget:
             self.exceeded = reason
         raise RenderBudgetExceededError(self.exceeded)
 
-    def step(self) -> None:
+    def enter_nodelist(self, text_length: int) -> None:
+        """A pass over a list of nodes: one step, and ``text_length`` characters of the
+        list's plain text produced."""
         if self.exceeded:
             self.fail(self.exceeded)
         self.steps += 1
         if self.steps > self.limits.max_steps:
             self.fail(f"it runs more than {self.limits.max_steps:,} loop iterations and branches")
+        self.produced += text_length
+        if self.produced > 2 * self.max_length:
+            self.over_produced()
+
+    def over_produced(self) -> None:
+        self.fail(f"it produces far more than the {self.max_length:,} characters allowed")
 
     def produce(self, text: str) -> None:
         self.produced += len(text)
         if self.produced > 2 * self.max_length:
-            self.fail(f"it produces far more than the {self.max_length:,} characters allowed")
+            self.over_produced()
 
     def filter_value(self, name: str, value: Any, *, taken_in: bool) -> None:
         size = _size(value)

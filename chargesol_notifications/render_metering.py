@@ -4,10 +4,10 @@
 spent; this module is where the spending is counted. At compile time it refuses sources
 that are too long or nest too deeply (:func:`check_source`) and literal filter arguments
 over their bound, and it wraps what Django will run (:func:`meter_template`): node lists
-count a step each time they are iterated, nodes without children report the text they
-produce, and every filter becomes a metered copy that checks its arguments and charges
-its input and result. Outside a render (no active budget) the instrumented template
-behaves exactly like Django's.
+count a step and the length of their plain text each time they are iterated, other nodes
+without children report the text they produce, and every filter becomes a metered copy
+that checks its arguments and charges its input and result. Outside a render (no active
+budget) the instrumented template behaves exactly like Django's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.template import Template, defaultfilters
-from django.template.base import FilterExpression, Lexer, Node, NodeList, TokenType
+from django.template.base import FilterExpression, Lexer, Node, NodeList, TextNode, TokenType
 from django.template.smartif import TokenBase
 
 from .exceptions import TemplateBudgetError
@@ -85,24 +85,38 @@ def meter_template(compiled: Template, limits: RenderLimits) -> Template:
 
 
 class _MeteredNodeList(NodeList):
-    """A NodeList that charges one step each time it is iterated while a budget is active.
+    """A NodeList that charges one step, and the text of its plain-text nodes, each time
+    it is iterated while a budget is active.
 
     Django's renderer iterates a node list once per render of it (``NodeList.render``)
-    and once per loop iteration (``ForNode``), so iterations are what steps count.
+    and once per loop iteration (``ForNode``), so iterations are what steps count; each
+    iteration also renders every ``TextNode`` in it, whose text is fixed at compile
+    time, so it is charged here in one sum rather than node by node as it is produced.
     """
+
+    #: Characters of the TextNodes directly in this list.
+    static_length = 0
 
     def __iter__(self) -> Iterator[Node]:
         budget = active_budget()
         if budget is not None:
-            budget.step()
-        return super().__iter__()
+            budget.enter_nodelist(self.static_length)
+        return list.__iter__(self)
 
 
 def _meter_nodelist(nodelist: NodeList, limits: RenderLimits, seen: set[int]) -> None:
     if type(nodelist) is NodeList:
         nodelist.__class__ = _MeteredNodeList
+    static_length = 0
     for node in list.__iter__(nodelist):
-        _meter_node(node, limits, seen)
+        if type(node) is TextNode and isinstance(nodelist, _MeteredNodeList):
+            # Rendered only by iterating this list, which charges its text.
+            seen.add(id(node))
+            static_length += len(node.s)
+        else:
+            _meter_node(node, limits, seen)
+    if isinstance(nodelist, _MeteredNodeList):
+        nodelist.static_length = static_length
 
 
 def _meter_node(node: Node, limits: RenderLimits, seen: set[int]) -> None:

@@ -297,7 +297,7 @@ def render_compiled(
     django_context = Context(data, autoescape=False)
     try:
         with rendering_under(budget):
-            output = compiled.render(django_context)
+            output = render_in_fresh_context(compiled, django_context)
             budget.finish(output)
     except Exception as exc:
         raise_render_error(label, budget, exc)
@@ -305,6 +305,22 @@ def render_compiled(
     # text, and whatever shows it in a page must escape it. str.__str__ of a subclass
     # is a plain copy (SafeString's own __str__ returns itself).
     return str.__str__(output)
+
+
+def render_in_fresh_context(compiled: Template, context: Context) -> str:
+    """``compiled.render(context)`` for a ``context`` made for this one render.
+
+    ``Template.render`` binds the template to the context and isolates the render's own
+    state (``{% cycle %}``, ``{% ifchanged %}``) with two context managers, so that a
+    context shared with other templates (``{% include %}``) is left as it was found; a
+    context of its own has nothing to restore, and those two cost about as much as
+    rendering a short message. What they set is set here once; ``_render`` is what
+    ``Template.render`` runs inside them (and what Django's test runner instruments).
+    """
+    context.template = compiled
+    context.template_name = compiled.name
+    context.render_context.template = compiled
+    return compiled._render(context)
 
 
 @contextmanager

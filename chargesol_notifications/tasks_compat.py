@@ -24,11 +24,13 @@ def queue_database(backend: object) -> str | None:
     (which enqueues a task by inserting a row); None for any other backend."""
     try:
         from django_tasks_db.backend import DatabaseBackend
-        from django_tasks_db.models import DBTaskResult
     except ImportError:
         return None
     if not isinstance(backend, DatabaseBackend):
         return None
+    # Only now: its models load only where the app is installed, which it is when
+    # its backend is configured (the backend's own check says so otherwise).
     from django.db import router
+    from django_tasks_db.models import DBTaskResult
 
     return router.db_for_write(DBTaskResult)

@@ -90,8 +90,8 @@ def test_notify_many_enqueues_one_task_per_batch(
 
 @pytest.mark.django_db(transaction=True)
 def test_batches_go_into_a_database_queue_in_one_transaction(database_queue):
-    """django-tasks-db's queue is a table: its batches are written in one transaction (one
-    commit instead of one per batch), each in a savepoint of its own."""
+    """django-tasks-db's queue is a table: its batches are written in one transaction
+    (one commit instead of one per batch)."""
     from django.db import connection
 
     task_enqueued = task_enqueued_signal()
@@ -105,35 +105,67 @@ def test_batches_go_into_a_database_queue_in_one_transaction(database_queue):
         notify_many(UserFactory.create_batch(250), "sms", body="Power cut tonight")
     finally:
         task_enqueued.disconnect(record)
-    assert seen == [(True, 1)] * 3
+    assert seen == [(True, 0)] * 3
     assert database_queue.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_that_fails_to_enqueue_is_rolled_back_alone(database_queue, caplog):
-    """The second batch's enqueue fails after its row was written: that row is rolled back
-    with its savepoint, the other batches stay queued, and its notifications stay
+    """The second batch's enqueue fails after its row was written, every time: the
+    transaction of all three is rolled back, they are enqueued again one transaction
+    each, the failed one's row is rolled back with its own, and its notifications stay
     ``queued`` for deliver_queued."""
     task_enqueued = task_enqueued_signal()
-    calls = []
+    users = UserFactory.create_batch(250)
+    failing = []
 
     def fail_second(sender, task_result, **kwargs):
-        calls.append(task_result.id)
-        if len(calls) == 2:
+        if task_result.args[0][0] in failing:
             raise RuntimeError("queue full")
 
+    notifications = []
     task_enqueued.connect(fail_second)
     try:
-        notifications = notify_many(UserFactory.create_batch(250), "sms", body="x")
+        from chargesol_notifications.delivery import enqueue_delivery
+
+        notifications = [
+            NotificationFactory(recipient=user, channel="sms", body="x") for user in users
+        ]
+        failing.append(str(notifications[100].pk))
+        enqueue_delivery([n.pk for n in notifications], channel="sms")
     finally:
         task_enqueued.disconnect(fail_second)
     kept = list(database_queue.order_by("enqueued_at"))
-    assert [str(task.id) for task in kept] == [calls[0], calls[2]]
-    enqueued = {pk for task in kept for pk in task.args_kwargs["args"][0]}
-    assert enqueued == {str(n.pk) for n in notifications[:100] + notifications[200:]}
+    assert len(kept) == 2
+    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0]]
+    assert enqueued == [str(n.pk) for n in notifications[:100] + notifications[200:]]
     assert Notification.objects.filter(status="queued").count() == 250
+    assert "enqueueing them one by one" in caplog.text
     assert "Could not enqueue a delivery batch of 100 notification(s)" in caplog.text
     assert "100 notification(s) left for deliver_queued" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_passing_failure_costs_no_batch(database_queue):
+    """A failure that does not repeat (the first attempt of the second batch): all three
+    batches end up queued, each once."""
+    task_enqueued = task_enqueued_signal()
+    calls = []
+
+    def fail_once(sender, task_result, **kwargs):
+        calls.append(task_result.id)
+        if len(calls) == 2:
+            raise RuntimeError("connection reset")
+
+    task_enqueued.connect(fail_once)
+    try:
+        notifications = notify_many(UserFactory.create_batch(250), "sms", body="x")
+    finally:
+        task_enqueued.disconnect(fail_once)
+    kept = list(database_queue.order_by("enqueued_at"))
+    assert [str(task.id) for task in kept] == calls[2:]
+    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0]]
+    assert enqueued == [str(n.pk) for n in notifications]
 
 
 def test_notify_stays_one_task(database_queue, django_capture_on_commit_callbacks):

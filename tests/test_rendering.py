@@ -434,3 +434,36 @@ def test_rendered_text_is_plain_not_marked_safe():
     assert not isinstance(message.body, SafeData)
     page = engines["django"].from_string("{{ body }}").render({"body": message.body})
     assert page == "&lt;b&gt;Siobhán&lt;/b&gt;"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{ recipient.first_name }}{% if eta %}, by {{ eta }}{% endif %}.",
+        '{% for n in items %}{% cycle "a" "b" as ab %}{{ ab }}{% endfor %}',
+        "{% for n in items %}{% ifchanged n %}{{ n }}{% endifchanged %}{% endfor %}",
+        "{% regroup people by area as groups %}{% for g in groups %}{{ g.grouper }}"
+        "{% for p in g.list %}{{ p.name }}{% endfor %}{% endfor %}",
+        '{% now "Y" as year %}{{ year|length }}{% with x=items|length %}{{ x }}{% endwith %}',
+        '{% firstof missing_but_empty eta "fallback" %}{{ items|join:", " }}',
+        "{% for n in items %}{{ forloop.counter }}{% empty %}none{% endfor %}",
+    ],
+)
+def test_a_render_in_its_own_context_matches_djangos_template_render(source):
+    """render_in_fresh_context() skips Template.render's context managers: the output of
+    every stateful tag is the same, render after render."""
+    from django.template import Context
+
+    from chargesol_notifications.rendering import render_in_fresh_context
+
+    data = {
+        "recipient": PERSON,
+        "eta": "18:30",
+        "missing_but_empty": "",
+        "items": [1, 1, 2, 3],
+        "people": [{"name": "a", "area": "x"}, {"name": "b", "area": "x"}],
+    }
+    compiled = compile_source(source)
+    expected = compiled.render(Context(dict(data), autoescape=False))
+    for _ in range(2):
+        assert render_in_fresh_context(compiled, Context(dict(data), autoescape=False)) == expected
