@@ -278,3 +278,39 @@ def forward_statement(
         f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
     return sql, behind
+
+
+@functools.cache
+def forward_from_arrays_statement(
+    alias: str, status: str, set_sent: bool
+) -> tuple[str, tuple[str, ...]]:
+    """PostgreSQL's form of a wave's :func:`forward_statement`: the ids and addresses as
+    two array parameters, ``UPDATE ... FROM unnest(%s::uuid[], %s::text[])``.
+
+    The parameters are, in order: the status, ``sent_at`` when ``set_sent``, the ids, the
+    address of each (None to keep the row's), then the statuses behind. With one
+    placeholder per id and address, psycopg bound a wave's 750 values into the text of
+    a statement too long for its cache of parsed queries, on every wave.
+    """
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    table = quote(Notification._meta.db_table)
+    status_column = quote(column_of(Notification, "status"))
+    address_column = quote(column_of(Notification, "address"))
+    pk_field = Notification._meta.pk
+    assert pk_field is not None
+    pk_column = quote(pk_field.column)
+    changes = [f"{status_column} = %s"]
+    if set_sent:
+        column = quote(column_of(Notification, "sent_at"))
+        changes.append(f"{column} = COALESCE({table}.{column}, %s)")
+    changes.append(f"{address_column} = COALESCE(wave.address, {table}.{address_column})")
+    behind = tuple(s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status])
+    sql = (
+        f"UPDATE {table} SET {', '.join(changes)} "
+        f"FROM unnest(%s::{pk_field.cast_db_type(connection)}[], %s::text[]) "
+        "AS wave(id, address) "
+        f"WHERE {table}.{pk_column} = wave.id "
+        f"AND {table}.{status_column} IN ({', '.join(['%s'] * len(behind))})"
+    )
+    return sql, behind

@@ -24,7 +24,13 @@ from .choices import NotificationStatus
 from .models import DeliveryReceipt, Notification
 from .row_insert import insert_rows, insert_values, preparers, values_statement
 from .signals import notification_failed, notification_sent, receipt_recorded
-from .status import STATUS_FOR_RECEIPT, advance, forward_statement, prepared_pk
+from .status import (
+    STATUS_FOR_RECEIPT,
+    advance,
+    forward_from_arrays_statement,
+    forward_statement,
+    prepared_pk,
+)
 
 #: The receipt table's columns, by attribute name, in the order of its fields.
 RECEIPT_COLUMNS: tuple[str, ...] = tuple(
@@ -162,14 +168,19 @@ def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime
     ``sent``."""
     connection = connections[router.db_for_write(Notification)]
     set_sent = status == NotificationStatus.SENT
-    addressed = [item for item in items if item.address]
-    sql, behind = forward_statement(
-        connection.alias, status, set_sent, False, len(items), addressed=len(addressed)
-    )
     params = [status, *([connection.ops.adapt_datetimefield_value(at)] if set_sent else [])]
-    for item in addressed:
-        params += [prepared_pk(item.notification.pk, connection), item.address]
-    params += [prepared_pk(item.notification.pk, connection) for item in items]
+    if connection.vendor == "postgresql" and len(items) > 1:
+        sql, behind = forward_from_arrays_statement(connection.alias, status, set_sent)
+        params.append([prepared_pk(item.notification.pk, connection) for item in items])
+        params.append([item.address or None for item in items])
+    else:
+        addressed = [item for item in items if item.address]
+        sql, behind = forward_statement(
+            connection.alias, status, set_sent, False, len(items), addressed=len(addressed)
+        )
+        for item in addressed:
+            params += [prepared_pk(item.notification.pk, connection), item.address]
+        params += [prepared_pk(item.notification.pk, connection) for item in items]
     params += behind
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

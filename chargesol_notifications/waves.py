@@ -64,6 +64,7 @@ from .retry import max_attempts, next_send_at, retry_delay
 from .send_pool import send_wave
 from .signals import notification_failed, notification_sent, push_token_invalid
 from .twilio_codes import OPT_OUT_CODES
+from .value_lists import in_values
 from .wave_recording import ReceiptToWrite, insert_one_receipt, record_wave
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -191,7 +192,14 @@ def claim(
     with their recipient and template, in the order of ``ids``. ``templates`` keeps the
     templates loaded so far, across the waves of one batch."""
     alias = router.db_for_write(Notification)
-    queued = Notification.objects.using(alias).filter(pk__in=ids, status=NotificationStatus.QUEUED)
+    pk_field = Notification._meta.pk
+    assert pk_field is not None
+    # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
+    queued = (
+        Notification.objects.using(alias)
+        .filter(pk__in=in_values(pk_field, ids, alias), status=NotificationStatus.QUEUED)
+        .order_by()
+    )
     has_failed_before = Exists(
         DeliveryReceipt.objects.filter(
             notification=OuterRef("pk"), status=ReceiptStatus.FAILED, gateway_message_id=None
@@ -214,7 +222,8 @@ def claim(
             Notification.objects.using(alias)
             .select_related("recipient")
             .annotate(has_failed_before=has_failed_before)
-            .filter(pk__in=locked)
+            .filter(pk__in=in_values(pk_field, locked, alias))
+            .order_by()
         )
     # A batch's notifications share one template, or a few: load each once, not per row.
     template_ids = {n.template_id for n in rows if n.template_id is not None} - templates.keys()
