@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -180,8 +180,13 @@ def check_users_exist(
     if not users:
         return
     wanted = list(dict.fromkeys(user.pk for user in users))
+    alias = router.db_for_write(writes)
     try:
-        found = existing_primary_keys(user_model, wanted, router.db_for_write(writes))
+        # Counted first: ten thousand keys read back cost more than the count, and only
+        # a shortfall needs to know which are missing.
+        if count_existing(user_model, wanted, alias) == len(wanted):
+            return
+        found = existing_primary_keys(user_model, wanted, alias)
     except (TypeError, ValueError, ValidationError) as exc:
         # A primary key of the wrong type for the column (the instance was tampered with).
         raise error(f"A {name}'s primary key is not one a {label} can have: {exc}") from exc
@@ -203,39 +208,57 @@ def short(value: object) -> str:
     return text if len(text) <= REPR_LIMIT else f"{text[: REPR_LIMIT - 3]}..."
 
 
+def count_existing(model: type[Model], pks: list[Any], alias: str) -> int:
+    """How many of ``pks`` (distinct) have a row of ``model`` in database ``alias``: the
+    statements of :func:`existing_primary_keys`, counting instead of reading back."""
+    return sum(row[0] for row in primary_key_rows(model, pks, alias, "COUNT(*)"))
+
+
 def existing_primary_keys(model: type[Model], pks: list[Any], alias: str) -> set[Any]:
     """The ones of ``pks`` that have a row of ``model`` in database ``alias``.
 
-    One ``SELECT pk FROM table WHERE pk IN (...)`` per batch the database accepts, written
-    directly: it runs on every ``notify()``, and building the same query through the ORM
-    costs several times more than running it. Values go through the primary key field's
-    own conversions both ways, so UUID and integer keys compare as Python values.
+    Values go through the primary key field's own conversions both ways, so UUID and
+    integer keys compare as Python values.
+    """
+    pk_field = model._meta.pk
+    assert pk_field is not None
+    return {pk_field.to_python(row[0]) for row in primary_key_rows(model, pks, alias)}
+
+
+def primary_key_rows(
+    model: type[Model], pks: list[Any], alias: str, selected: str | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``SELECT <selected> FROM table WHERE pk IN (pks)`` (``selected``: the
+    primary key column when None), one statement per batch the database accepts.
+
+    Written directly: it runs on every ``notify()``, and building the same query through
+    the ORM costs several times more than running it. On PostgreSQL the keys are one
+    array parameter: a statement of thousands of placeholders would be parsed (and, with
+    client-side binding, quoted) again on every call.
     """
     connection = connections[alias]
     pk_field = model._meta.pk
     assert pk_field is not None
     quote = connection.ops.quote_name
     table, column = quote(model._meta.db_table), quote(pk_field.column)
+    selected = selected or column
     batch = connection.features.max_query_params or len(pks) or 1
-    found: set[Any] = set()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(pks) > 1:
-            # One array parameter: a statement of thousands of placeholders would be
-            # parsed (and, with client-side binding, quoted) again on every call.
             prepared = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
             array_type = f"{pk_field.cast_db_type(connection)}[]"
             cursor.execute(
-                f"SELECT {column} FROM {table} WHERE {column} = ANY(%s::{array_type})",
+                f"SELECT {selected} FROM {table} WHERE {column} = ANY(%s::{array_type})",
                 [prepared],
             )
-            return {pk_field.to_python(row[0]) for row in cursor.fetchall()}
+            yield from cursor.fetchall()
+            return
         for start in range(0, len(pks), batch):
             chunk = [
                 pk_field.get_db_prep_value(pk, connection) for pk in pks[start : start + batch]
             ]
             placeholders = ", ".join(["%s"] * len(chunk))
             cursor.execute(
-                f"SELECT {column} FROM {table} WHERE {column} IN ({placeholders})", chunk
+                f"SELECT {selected} FROM {table} WHERE {column} IN ({placeholders})", chunk
             )
-            found.update(pk_field.to_python(row[0]) for row in cursor.fetchall())
-    return found
+            yield from cursor.fetchall()

@@ -149,7 +149,10 @@ def enqueue_tasks(
     batches = []
     for start in range(0, len(notification_ids), size):
         ids = [str(pk) for pk in notification_ids[start : start + size]]
-        batches.append((ids, {pk: extras[pk] for pk in ids if pk in extras} or None))
+        batch_extras = {pk: extras[pk] for pk in ids if pk in extras} or None
+        # One string, the ids separated by spaces: the queue checks and encodes one JSON
+        # value instead of 250 (django-tasks-db: half the time of an enqueue).
+        batches.append((" ".join(ids), batch_extras))
     database = queue_database(task_backends[alias])
     if database is not None:
         # A queue that is a table (django-tasks-db): every batch in one transaction, one
@@ -176,8 +179,9 @@ def enqueue_tasks(
             with transaction.atomic(using=database) if database else nullcontext():
                 task_of_batch.enqueue(ids, batch_extras, channel)
         except Exception:
-            failed += len(ids)
-            logger.exception("Could not enqueue a delivery batch of %s notification(s)", len(ids))
+            count = ids.count(" ") + 1
+            failed += count
+            logger.exception("Could not enqueue a delivery batch of %s notification(s)", count)
     if failed:
         logger.error("%s notification(s) left for deliver_queued", failed)
 
@@ -190,12 +194,18 @@ def deliver_notification(notification_id: str, extra: dict[str, Any] | None = No
 
 @task()
 def deliver_notifications(
-    notification_ids: list[str],
+    notification_ids: str | list[str],
     extras: dict[str, dict[str, Any]] | None = None,
     channel: str | None = None,
 ) -> dict[str, int]:
     """The task of a batch: deliver each notification (see :func:`deliver_batch`);
-    return how many ended each way (``{"sent": 248, "retry": 2}``)."""
+    return how many ended each way (``{"sent": 248, "retry": 2}``).
+
+    ``notification_ids``: the ids separated by spaces, as :func:`enqueue_tasks` writes
+    them, or a list of them, as it wrote them before.
+    """
+    if isinstance(notification_ids, str):
+        notification_ids = notification_ids.split()
     outcomes = deliver_batch(notification_ids, extras, channel=channel)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():

@@ -89,10 +89,12 @@ class NotificationBuilder:
         #: The row of each notification built, in order: what insert_objects_as_rows()
         #: writes (local concrete fields: Notification has no parent model).
         self.rows: list[list[Any]] = []
+        #: What the channel's backend keeps of each notification that has any, by id.
+        self.extras: dict[uuid.UUID, dict[str, Any]] = {}
 
-    def build(self, recipient: Any) -> tuple[Notification, dict[str, Any] | None]:
-        """Render for one recipient (checked by notify_many()); the (unsaved) row and
-        what the backend keeps."""
+    def build(self, recipient: Any) -> Notification:
+        """Render for one recipient (checked by notify_many()); the (unsaved) row. What
+        the backend keeps of it goes to :attr:`extras`."""
         spec = self.spec
         subject, body, extra = spec.subject, spec.body, None
         if self.renderer is not None:
@@ -117,7 +119,9 @@ class NotificationBuilder:
         # notification.recipient (delivery, signal receivers) costs no query.
         RECIPIENT_FIELD.set_cached_value(notification, recipient)
         TEMPLATE_FIELD.set_cached_value(notification, spec.template)
-        return notification, extra
+        if extra:
+            self.extras[row[ID_INDEX]] = extra
+        return notification
 
 
 #: Notification's fields in the order Model.__init__ takes them positionally.

@@ -9,8 +9,9 @@ everywhere:
   ``{% if %}`` taken, the template itself). Nested loops multiply steps, so they run out.
 * **text produced**: characters output by the template's text, placeholders and tags,
   counted as they are produced (before ``{% spaceless %}``, ``{% filter %}`` or
-  ``{% ifchanged %}`` drop any), at most twice the channel's output limit; the finished
-  message may not pass the limit itself.
+  ``{% ifchanged %}`` drop any; a node list's plain text when the list is rendered or
+  looped over), at most twice the channel's output limit; the finished message may not
+  pass the limit itself.
 * **filter work**: characters (or items) that filters take in and give out, all filters
   together, and no single filter result longer than :attr:`RenderLimits.max_value_length`.
 * **arguments that allocate**: widths and precisions (``ljust``, ``rjust``, ``center``,

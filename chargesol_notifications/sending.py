@@ -139,11 +139,10 @@ def notify_many(
     # this call inserted by it.
     created_at = timezone.now() if idempotency_key is None else None
     builder = NotificationBuilder(spec, idempotency_key, created_at=created_at)
-    built = [builder.build(user) for user in users]
-    notifications = [notification for notification, _extra in built]
-    extras = {notification.pk: extra for notification, extra in built if extra}
+    notifications = [builder.build(user) for user in users]
+    extras = builder.extras
     if idempotency_key is None:
-        insert_objects_as_rows(Notification, notifications, builder.rows)
+        insert_objects_as_rows(Notification, notifications, builder.rows, rows_are_scratch=True)
         deliver_on_commit(notifications, extras)
         return notifications
     stored, inserted = insert_idempotent(notifications)

@@ -82,7 +82,7 @@ def test_notify_many_enqueues_one_task_per_batch(
         notifications = notify_many(users, "sms", body="Power cut on your street tonight")
     tasks = list(database_queue.order_by("enqueued_at"))
     assert [t.task_path.rsplit(".", 1)[1] for t in tasks] == ["deliver_notifications"] * 3
-    batches = [t.args_kwargs["args"][0] for t in tasks]
+    batches = [t.args_kwargs["args"][0].split() for t in tasks]
     assert [len(batch) for batch in batches] == [100, 100, 50]
     assert [pk for batch in batches for pk in batch] == [str(n.pk) for n in notifications]
     assert {t.args_kwargs["args"][2] for t in tasks} == {"sms"}
@@ -120,7 +120,7 @@ def test_a_batch_that_fails_to_enqueue_is_rolled_back_alone(database_queue, capl
     failing = []
 
     def fail_second(sender, task_result, **kwargs):
-        if task_result.args[0][0] in failing:
+        if task_result.args[0].split()[0] in failing:
             raise RuntimeError("queue full")
 
     notifications = []
@@ -137,7 +137,7 @@ def test_a_batch_that_fails_to_enqueue_is_rolled_back_alone(database_queue, capl
         task_enqueued.disconnect(fail_second)
     kept = list(database_queue.order_by("enqueued_at"))
     assert len(kept) == 2
-    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0]]
+    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0].split()]
     assert enqueued == [str(n.pk) for n in notifications[:100] + notifications[200:]]
     assert Notification.objects.filter(status="queued").count() == 250
     assert "enqueueing them one by one" in caplog.text
@@ -164,8 +164,19 @@ def test_a_passing_failure_costs_no_batch(database_queue):
         task_enqueued.disconnect(fail_once)
     kept = list(database_queue.order_by("enqueued_at"))
     assert [str(task.id) for task in kept] == calls[2:]
-    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0]]
+    enqueued = [pk for task in kept for pk in task.args_kwargs["args"][0].split()]
     assert enqueued == [str(n.pk) for n in notifications]
+
+
+def test_a_batch_task_of_the_former_form_still_delivers(channel):
+    """Tasks enqueued before the ids became one string carry a list of them."""
+    from chargesol_notifications.delivery import deliver_notifications
+
+    channel(seconds=0)
+    notifications = queued(3)
+    counts = deliver_notifications.call([str(n.pk) for n in notifications], None, "sms")
+    assert counts == {"sent": 3}
+    assert Notification.objects.filter(status="sent").count() == 3
 
 
 def test_notify_stays_one_task(database_queue, django_capture_on_commit_callbacks):

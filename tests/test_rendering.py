@@ -430,7 +430,8 @@ def test_rendered_text_is_plain_not_marked_safe():
         ),
         {"recipient": PERSON},
     )
-    assert type(message.body) is str and type(message.subject) is str
+    assert type(message.body) is str
+    assert type(message.subject) is str
     assert not isinstance(message.body, SafeData)
     page = engines["django"].from_string("{{ body }}").render({"body": message.body})
     assert page == "&lt;b&gt;Siobhán&lt;/b&gt;"
