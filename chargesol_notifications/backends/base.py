@@ -145,7 +145,7 @@ class SendAttempt:
     found_at_gateway: bool = False
     #: For a message sent to several addresses (push tokens): what each came to, in the
     #: order of ``message.to``. Empty for a message to one address. Delivery writes a
-    #: receipt for each (see :func:`~chargesol_notifications.waves.decide`); build such
+    #: receipt for each (see :func:`~chargesol_notifications.wave_decisions.decide`); build such
     #: an attempt with :meth:`to_each`, which fills in ``gateway_message_id`` and
     #: ``error`` for the message as a whole.
     per_address: tuple[AddressResult, ...] = ()

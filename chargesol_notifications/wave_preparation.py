@@ -1,0 +1,147 @@
+"""The first half of a wave (see :mod:`.waves`): claiming its rows, building each
+message, and settling those whose address is on the opt-out list."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router
+from django.db.models import Exists, OuterRef
+
+from .attempts import AttemptHistory, uncertain_attempt
+from .backends import get_backend
+from .backends.base import BaseChannelBackend, as_delivery_error
+from .choices import NotificationStatus, ReceiptStatus
+from .exceptions import PermanentDeliveryError, TransientDeliveryError
+from .models import DeliveryReceipt, Notification, NotificationTemplate
+from .opt_outs import normal_address, opted_out
+from .outgoing import address_used, build_message
+from .value_lists import in_values
+from .wave_decisions import Prepared
+
+logger = logging.getLogger("chargesol_notifications.delivery")
+
+
+def claim(
+    ids: Sequence[uuid.UUID], templates: dict[Any, NotificationTemplate]
+) -> list[Notification]:
+    """Lock the rows of ``ids`` still ``queued`` that no other worker holds; load them
+    with their recipient and template, in the order of ``ids``. ``templates`` keeps the
+    templates loaded so far, across the waves of one batch."""
+    alias = router.db_for_write(Notification)
+    pk_field = Notification._meta.pk
+    assert pk_field is not None
+    # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
+    queued = (
+        Notification.objects.using(alias)
+        .filter(pk__in=in_values(pk_field, ids, alias), status=NotificationStatus.QUEUED)
+        .order_by()
+    )
+    has_failed_before = Exists(
+        DeliveryReceipt.objects.filter(
+            notification=OuterRef("pk"), status=ReceiptStatus.FAILED, gateway_message_id=None
+        )
+    )
+    features = connections[alias].features
+    if features.has_select_for_update_of or not features.has_select_for_update:
+        # PostgreSQL: lock only the notification rows, load the rest in the same query.
+        # SQLite has no row locks (Django leaves FOR UPDATE out): one query too.
+        rows = list(
+            queued.select_related("recipient")
+            .annotate(has_failed_before=has_failed_before)
+            .select_for_update(skip_locked=True, of=("self",))
+        )
+    else:
+        # MariaDB/MySQL lock every joined row: a user row locked by another wave would
+        # make this one skip its own notification. Lock alone, then load.
+        locked = list(queued.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        rows = list(
+            Notification.objects.using(alias)
+            .select_related("recipient")
+            .annotate(has_failed_before=has_failed_before)
+            .filter(pk__in=in_values(pk_field, locked, alias))
+            .order_by()
+        )
+    # A batch's notifications share one template, or a few: load each once, not per row.
+    template_ids = {n.template_id for n in rows if n.template_id is not None} - templates.keys()
+    if template_ids:
+        templates.update(NotificationTemplate.objects.using(alias).in_bulk(template_ids))
+    for notification in rows:
+        if notification.template_id is not None:
+            # None: deleted since the row was read; the stored body is what is sent.
+            notification.template = templates.get(notification.template_id)
+    order = {pk: index for index, pk in enumerate(ids)}
+    return sorted(rows, key=lambda n: order[n.pk])
+
+
+class WaveBackends(dict[str, BaseChannelBackend]):
+    """This thread's backend of each channel, looked up once per wave."""
+
+    def __missing__(self, channel: str) -> BaseChannelBackend:
+        backend = self[channel] = get_backend(channel)
+        return backend
+
+
+def prepare(
+    notification: Notification,
+    history: AttemptHistory,
+    extra: Mapping[str, Any],
+    backends: WaveBackends,
+) -> Prepared:
+    """Build ``notification``'s message in this thread (the resolver may query)."""
+    number = history.count + 1
+    backend: BaseChannelBackend | None = None
+    try:
+        backend = backends[notification.channel]
+        message = build_message(
+            notification,
+            backend,
+            extra,
+            uncertain_attempt=uncertain_attempt(notification, history),
+        )
+    except ImproperlyConfigured as exc:
+        # A broken channel setting is fixed by a deploy, not by the message: keep the
+        # notification for a retry (bounded like any transient failure), and let the
+        # other channels go on.
+        logger.error("Cannot deliver notification %s: %s", notification.pk, exc)
+        error = TransientDeliveryError(str(exc), code="improperly_configured")
+        return Prepared(notification, number, backend, error=error)
+    except Exception as exc:
+        # No address, a bad number, a body too long: the codes staff read. A resolver
+        # that crashed goes by the backends' policy for unexpected errors.
+        during = f"building the message of notification {notification.pk}"
+        return Prepared(notification, number, backend, error=as_delivery_error(exc, during=during))
+    return Prepared(notification, number, backend, message=message)
+
+
+def refuse_opted_out(prepared: Sequence[Prepared]) -> list[Prepared]:
+    """``prepared``, with the messages to opted-out addresses settled as ``opted_out``.
+
+    One query for the whole wave (none when no message was built): the opt-out list
+    answers with the (channel, address) pairs on it, so the receipt says where the
+    message would have gone; the reason is on the opt-out's page in the admin.
+    """
+    built = {
+        index: (item.notification.channel, address_used(item.message))
+        for index, item in enumerate(prepared)
+        if item.message is not None and item.error is None
+    }
+    if not built:
+        return list(prepared)
+    refused = opted_out(built.values())
+    if not refused:
+        return list(prepared)
+    settled = list(prepared)
+    for index, (channel, address) in built.items():
+        if (channel, normal_address(channel, address)) in refused:
+            error = PermanentDeliveryError(
+                f"{address} is on the {channel} opt-out list; Opt-outs in the admin says why.",
+                code="opted_out",
+            )
+            settled[index] = replace(prepared[index], error=error)
+    return settled
