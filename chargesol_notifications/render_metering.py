@@ -107,15 +107,16 @@ class _MeteredNodeList(NodeList):
 def _meter_nodelist(nodelist: NodeList, limits: RenderLimits, seen: set[int]) -> None:
     if type(nodelist) is NodeList:
         nodelist.__class__ = _MeteredNodeList
+    metered = isinstance(nodelist, _MeteredNodeList)
     static_length = 0
     for node in list.__iter__(nodelist):
-        if type(node) is TextNode and isinstance(nodelist, _MeteredNodeList):
+        if metered and type(node) is TextNode:
             # Rendered only by iterating this list, which charges its text.
             seen.add(id(node))
             static_length += len(node.s)
         else:
             _meter_node(node, limits, seen)
-    if isinstance(nodelist, _MeteredNodeList):
+    if metered:
         nodelist.static_length = static_length
 
 

@@ -21,7 +21,6 @@ from .exceptions import PermanentDeliveryError, TransientDeliveryError
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out
 from .outgoing import address_used, build_message
-from .value_lists import in_values
 from .wave_decisions import Prepared
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -34,12 +33,10 @@ def claim(
     with their recipient and template, in the order of ``ids``. ``templates`` keeps the
     templates loaded so far, across the waves of one batch."""
     alias = router.db_for_write(Notification)
-    pk_field = Notification._meta.pk
-    assert pk_field is not None
     # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
     queued = (
         Notification.objects.using(alias)
-        .filter(pk__in=in_values(pk_field, ids, alias), status=NotificationStatus.QUEUED)
+        .filter(pk__in=ids, status=NotificationStatus.QUEUED)
         .order_by()
     )
     has_failed_before = Exists(
@@ -64,7 +61,7 @@ def claim(
             Notification.objects.using(alias)
             .select_related("recipient")
             .annotate(has_failed_before=has_failed_before)
-            .filter(pk__in=in_values(pk_field, locked, alias))
+            .filter(pk__in=locked)
             .order_by()
         )
     # A batch's notifications share one template, or a few: load each once, not per row.
