@@ -23,7 +23,7 @@ TRANSIENT_FAILURES = Q(receipts__status=ReceiptStatus.FAILED, receipts__gateway_
 OTHER_MESSAGES_MARGIN = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AttemptHistory:
     """The transient failures of one notification so far, oldest first."""
 

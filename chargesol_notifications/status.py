@@ -299,13 +299,45 @@ def forward_from_arrays_statement(
     250 took 951 ms that way and 742 ms this way (267 and 136 ms of it in this process).
     """
     connection = connections[alias]
+    pk_field = Notification._meta.pk
+    assert pk_field is not None
+    wave = f"unnest(%s::{pk_field.cast_db_type(connection)}[], %s::text[]) AS wave(id, address)"
+    return forward_joined_statement(alias, status, set_sent, wave)
+
+
+#: The first SQLite with ``UPDATE ... FROM`` (2020-08).
+SQLITE_UPDATE_FROM = (3, 33, 0)
+
+
+@functools.cache
+def forward_from_values_statement(
+    alias: str, status: str, set_sent: bool, rows: int
+) -> tuple[str, tuple[str, ...]]:
+    """SQLite's form of a wave's :func:`forward_statement` (3.33 and later): the ``rows``
+    (id, address) pairs as a ``VALUES`` list joined to the table.
+
+    The parameters are, in order: the status, ``sent_at`` when ``set_sent``, each id
+    followed by its address (None to keep the row's), then the statuses behind.
+    ``CASE id WHEN ... END`` compares each row with every pair and ``id IN (...)`` let
+    the planner read the rows through the status index: 40 waves of 250 took 135 ms
+    that way and 55 ms joined (the statements alone, 10,000 queued rows).
+    """
+    pairs = ", ".join(["(%s, %s)"] * rows)
+    wave = f"(SELECT column1 AS id, column2 AS address FROM (VALUES {pairs})) AS wave"
+    return forward_joined_statement(alias, status, set_sent, wave)
+
+
+def forward_joined_statement(
+    alias: str, status: str, set_sent: bool, wave: str
+) -> tuple[str, tuple[str, ...]]:
+    """``UPDATE <notification> SET ... FROM <wave> WHERE id = wave.id AND status IN (<every
+    status behind>)``, and those statuses: ``wave`` is a relation of (id, address)."""
+    connection = connections[alias]
     quote = connection.ops.quote_name
     table = quote(Notification._meta.db_table)
     status_column = quote(column_of(Notification, "status"))
     address_column = quote(column_of(Notification, "address"))
-    pk_field = Notification._meta.pk
-    assert pk_field is not None
-    pk_column = quote(pk_field.column)
+    pk_column = quote(column_of(Notification, "pk"))
     changes = [f"{status_column} = %s"]
     if set_sent:
         column = quote(column_of(Notification, "sent_at"))
@@ -313,9 +345,7 @@ def forward_from_arrays_statement(
     changes.append(f"{address_column} = COALESCE(wave.address, {table}.{address_column})")
     behind = statuses_behind(status)
     sql = (
-        f"UPDATE {table} SET {', '.join(changes)} "
-        f"FROM unnest(%s::{pk_field.cast_db_type(connection)}[], %s::text[]) "
-        "AS wave(id, address) "
+        f"UPDATE {table} SET {', '.join(changes)} FROM {wave} "
         f"WHERE {table}.{pk_column} = wave.id "
         f"AND {table}.{status_column} IN ({', '.join(['%s'] * len(behind))})"
     )

@@ -34,7 +34,7 @@ from .wave_recording import ReceiptToWrite, insert_one_receipt
 logger = logging.getLogger("chargesol_notifications.delivery")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
     """What delivery did with one notification: ``sent``, ``failed``, ``retry``,
     ``skipped`` (not queued any more, or another worker holds it) or ``not_due``."""
@@ -43,7 +43,7 @@ class DeliveryOutcome:
     retry_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A claimed notification, ready to send (``message``) or already settled (``error``).
 
@@ -57,7 +57,7 @@ class Prepared:
     error: DeliveryError | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What an attempt means for its notification: the receipts, the outcome, the signals."""
 

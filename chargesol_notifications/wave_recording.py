@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from .choices import NotificationStatus
@@ -25,9 +26,11 @@ from .models import DeliveryReceipt, Notification
 from .row_insert import insert_rows, insert_values, preparers, values_statement
 from .signals import notification_failed, notification_sent, receipt_recorded
 from .status import (
+    SQLITE_UPDATE_FROM,
     STATUS_FOR_RECEIPT,
     advance,
     forward_from_arrays_statement,
+    forward_from_values_statement,
     forward_statement,
     prepared_pk,
 )
@@ -39,7 +42,7 @@ RECEIPT_COLUMNS: tuple[str, ...] = tuple(
 ERROR_CODE_MAX_LENGTH: int = DeliveryReceipt._meta.get_field("error_code").max_length or 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceiptToWrite:
     """One receipt a wave writes, and what it means for its notification."""
 
@@ -173,6 +176,10 @@ def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime
         sql, behind = forward_from_arrays_statement(connection.alias, status, set_sent)
         params.append([prepared_pk(item.notification.pk, connection) for item in items])
         params.append([item.address or None for item in items])
+    elif connection.vendor == "sqlite" and len(items) > 1 and sqlite_updates_from(connection):
+        sql, behind = forward_from_values_statement(connection.alias, status, set_sent, len(items))
+        for item in items:
+            params += [prepared_pk(item.notification.pk, connection), item.address or None]
     else:
         addressed = [item for item in items if item.address]
         sql, behind = forward_statement(
@@ -188,3 +195,8 @@ def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime
         advance(item.notification, status, at, accepted=item.gateway_message_id is not None)
         if item.address:
             item.notification.address = item.address
+
+
+def sqlite_updates_from(connection: BaseDatabaseWrapper) -> bool:
+    """Whether this SQLite knows ``UPDATE ... FROM`` (Django 5.2 supports 3.31 and later)."""
+    return bool(connection.Database.sqlite_version_info >= SQLITE_UPDATE_FROM)

@@ -84,13 +84,18 @@ def deliver_waves(
     ``channel`` (when all are of one channel, as a batch of ``notify_many()`` is) sizes
     the waves to its ``CONCURRENCY``; without it, the waves are of one notification.
     """
-    ids = list(dict.fromkeys(uuid.UUID(str(pk)) for pk in notification_ids))
+    ids = list(dict.fromkeys(map(as_uuid, notification_ids)))
     size = wave_size(channel)
     outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
     templates: dict[Any, NotificationTemplate] = {}
     for start in range(0, len(ids), size):
         outcomes.update(deliver_wave(ids[start : start + size], extras or {}, templates))
     return outcomes
+
+
+def as_uuid(pk: uuid.UUID | str) -> uuid.UUID:
+    # deliver_queued passes the UUIDs it read; a task's arguments are strings.
+    return pk if type(pk) is uuid.UUID else uuid.UUID(str(pk))
 
 
 def wave_size(channel: str | None) -> int:

@@ -32,7 +32,7 @@ OUTCOME_UNKNOWN_CODES: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UncertainAttempt:
     """An earlier attempt that may have reached the gateway: what a lookup needs to know.
 
@@ -49,7 +49,7 @@ class UncertainAttempt:
     other_gateway_ids: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """One rendered message on its way to a gateway: everything a backend needs.
 
@@ -99,7 +99,7 @@ class OutgoingMessage:
         return count_segments(self.body)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutgoingCall:
     """A click-to-call: ring ``to`` and, once a person answers, connect ``connect_to``."""
 
@@ -115,7 +115,7 @@ class OutgoingCall:
     answer_url: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressResult:
     """What the gateway said about one address of a message sent to several.
 
@@ -133,7 +133,7 @@ class AddressResult:
     invalid: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendAttempt:
     """What one send (or one call placed) came to: the gateway's id, or an error."""
 
