@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
 
 from .arguments import check_storable
 from .backends import get_backend
 from .backends.base import BaseChannelBackend
 from .choices import Channel, NotificationStatus
 from .exceptions import InvalidMessageError
+from .model_loading import init_only_stores
 from .models import Notification
 from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, with_values
@@ -156,20 +154,10 @@ def notification_from_row(row: list[Any]) -> Notification:
 
 
 def fills_dict_as_init_does() -> bool:
-    """Whether ``Model.__init__`` of a full row does nothing but set ``_state`` and
-    store each value in the instance's ``__dict__``: no receiver of ``pre_init`` or
-    ``post_init`` for Notification, and no field whose attribute does more on
-    assignment than a foreign key's id (which forgets a cached object; a new instance
-    has none)."""
-    if pre_init.has_listeners(Notification) or post_init.has_listeners(Notification):
-        return False
-    return all(
-        type(Notification.__dict__.get(attname)) in PLAIN_ATTRIBUTES for attname in ROW_ATTNAMES
-    )
-
-
-#: Field attributes whose assignment to a new instance only stores the value.
-PLAIN_ATTRIBUTES = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    """Whether ``Notification(*row)`` only stores the values (see
+    :func:`~.model_loading.init_only_stores`), so that :func:`notification_from_row`
+    builds the same object."""
+    return init_only_stores(Notification)
 
 
 def check_message_text(channel: str, subject: str, body: str) -> None:

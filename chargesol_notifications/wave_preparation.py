@@ -19,6 +19,7 @@ from .backends import get_backend
 from .backends.base import BaseChannelBackend, as_delivery_error
 from .choices import NotificationStatus, ReceiptStatus
 from .exceptions import PermanentDeliveryError, TransientDeliveryError
+from .model_loading import attnames, builder, load_by_pk
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out
 from .outgoing import address_used, build_message
@@ -27,40 +28,51 @@ from .wave_decisions import Prepared
 
 logger = logging.getLogger("chargesol_notifications.delivery")
 
+#: What a claim reads of each notification: its fields, then whether it failed before.
+CLAIM_COLUMNS: tuple[str, ...] = (*attnames(Notification), "has_failed_before")
+STATUS_COLUMN = CLAIM_COLUMNS.index("status")
+RECIPIENT_FIELD = Notification._meta.get_field("recipient")
+
 
 def claim(
     ids: Sequence[uuid.UUID], templates: dict[Any, NotificationTemplate]
 ) -> list[Notification]:
     """Lock the rows of ``ids`` still ``queued`` that no other worker holds; load them
     with their recipient and template, in the order of ``ids``. ``templates`` keeps the
-    templates loaded so far, across the waves of one batch."""
+    templates loaded so far, across the waves of one batch.
+
+    The notifications come in one query and their recipients in a second, each built
+    by :mod:`.model_loading` (joined, PostgreSQL hashed the whole user table on every
+    wave of the benchmark, and Django built each user through ``Model.__init__``).
+    """
     alias = router.db_for_write(Notification)
     features = connections[alias].features
     # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
-    by_ids = Notification.objects.using(alias).filter(pk__in=ids).order_by()
+    queued = Notification.objects.using(alias).filter(status=NotificationStatus.QUEUED)
+    loading = (
+        Notification.objects.using(alias)
+        .annotate(has_failed_before=failed_before(alias))
+        .order_by()
+        .values_list(*CLAIM_COLUMNS)
+    )
     if features.has_select_for_update_of:
-        # PostgreSQL: lock only the notification rows, load the rest in the same query.
+        # PostgreSQL: one query locks and loads the rows (FOR UPDATE locks the rows of
+        # the FROM list only, not those the subquery reads).
         rows = list(
-            by_ids.filter(status=NotificationStatus.QUEUED)
-            .select_related("recipient")
-            .annotate(has_failed_before=failed_before(alias))
-            .select_for_update(skip_locked=True, of=("self",))
+            loading.filter(pk__in=ids, status=NotificationStatus.QUEUED).select_for_update(
+                skip_locked=True
+            )
         )
     elif features.has_select_for_update:
-        # MariaDB/MySQL lock every joined row: a user row locked by another wave would
-        # make this one skip its own notification. Lock alone, then load.
+        # MariaDB/MySQL: lock alone, then load; its locking reads are not documented to
+        # leave a subquery's rows alone.
         locked = list(
-            by_ids.filter(status=NotificationStatus.QUEUED)
+            queued.filter(pk__in=ids)
+            .order_by()
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)
         )
-        rows = list(
-            Notification.objects.using(alias)
-            .select_related("recipient")
-            .annotate(has_failed_before=failed_before(alias))
-            .filter(pk__in=locked)
-            .order_by()
-        )
+        rows = list(loading.filter(pk__in=locked)) if locked else []
     else:
         # SQLite: no row locks (one deliverer; Django leaves FOR UPDATE out). Without
         # statistics its planner answers "status = 'queued'" from the status index,
@@ -69,22 +81,31 @@ def claim(
         # the ids find the rows, and those no longer queued are left out here, in the
         # same transaction.
         rows = [
-            notification
-            for notification in by_ids.select_related("recipient").annotate(
-                has_failed_before=failed_before(alias)
-            )
-            if notification.status == NotificationStatus.QUEUED
+            row
+            for row in loading.filter(pk__in=ids)
+            if row[STATUS_COLUMN] == NotificationStatus.QUEUED
         ]
+    build = builder(Notification, alias)
+    claimed: list[Notification] = []
+    for row in rows:
+        notification = build(row[:-1])
+        notification.has_failed_before = row[-1]  # type: ignore[attr-defined]
+        claimed.append(notification)
+    recipients = load_by_pk(RECIPIENT_FIELD.related_model, alias, (n.recipient_id for n in claimed))
+    for notification in claimed:
+        recipient = recipients.get(notification.recipient_id)
+        if recipient is not None:  # else deleted meanwhile: reading it says so
+            RECIPIENT_FIELD.set_cached_value(notification, recipient)
     # A batch's notifications share one template, or a few: load each once, not per row.
-    template_ids = {n.template_id for n in rows if n.template_id is not None} - templates.keys()
+    template_ids = {n.template_id for n in claimed if n.template_id is not None} - templates.keys()
     if template_ids:
         templates.update(NotificationTemplate.objects.using(alias).in_bulk(template_ids))
-    for notification in rows:
+    for notification in claimed:
         if notification.template_id is not None:
             # None: deleted since the row was read; the stored body is what is sent.
             notification.template = templates.get(notification.template_id)
     order = {pk: index for index, pk in enumerate(ids)}
-    return sorted(rows, key=lambda n: order[n.pk])
+    return sorted(claimed, key=lambda n: order[n.pk])
 
 
 def failed_before(alias: str) -> Exists:

@@ -262,7 +262,7 @@ def test_every_send_is_recorded_like_a_single_delivery(channel):
 
 
 def test_a_wave_costs_a_fixed_number_of_queries(channel, django_assert_max_num_queries):
-    """Claim and load (1-2), earlier failures (1), the opt-out list (1), receipts (1),
+    """Claim and load (1-2), recipients (1), the opt-out list (1), receipts (1),
     statuses (1), and the savepoint the test's own transaction turns the wave's
     transaction into (2)."""
     channel(seconds=0, CONCURRENCY=16)
