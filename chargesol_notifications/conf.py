@@ -7,6 +7,7 @@ dict falls back to them.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -88,10 +89,19 @@ def get_setting(key: str) -> Any:
     """Return one key of ``CHARGESOL_NOTIFICATIONS``, or its default."""
     if key not in DEFAULTS:
         raise KeyError(f"{key!r} is not a {SETTING_NAME} key")
+    return project_settings().get(key, DEFAULTS[key])
+
+
+@functools.cache
+def project_settings() -> dict[str, Any]:
+    """The project's ``CHARGESOL_NOTIFICATIONS`` dict (empty when unset), read once: a
+    delivery wave asks for settings a few times per message, and each read through
+    Django's lazy settings object cost about a microsecond. Forgotten on
+    ``setting_changed`` (:mod:`.handlers`), as ``override_settings`` sends it."""
     project = getattr(settings, SETTING_NAME, None) or {}
     if not isinstance(project, dict):
         raise ConfigurationError(f"settings.{SETTING_NAME} must be a dict.")
-    return project.get(key, DEFAULTS[key])
+    return project
 
 
 def unknown_keys() -> list[str]:

@@ -13,8 +13,14 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .backends import backends
-from .conf import SETTING_NAME
+from .conf import SETTING_NAME, project_settings
 from .rendering import compile_source, get_engine
+
+
+@receiver(setting_changed)
+def forget_project_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        project_settings.cache_clear()
 
 
 @receiver(setting_changed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
 
 import chargesol_notifications
@@ -13,9 +15,10 @@ class LocmemBackend(BaseChannelBackend):
     """Appends each :class:`OutgoingMessage` (and :class:`OutgoingCall`) to
     ``chargesol_notifications.outbox``.
 
-    Its ids are random (``locmem-`` and a uuid4), not counted: a receipt's gateway id is
-    unique per status across the database, and ``deliver_queued`` or a worker in another
-    process counting from 1 again would take an id this process already used.
+    Its ids are ``locmem-``, a random part drawn once per process, and a count: a
+    receipt's gateway id is unique per status across the database, so a count alone
+    would repeat in ``deliver_queued`` or a worker in another process, and a uuid4 per
+    message costs a system call for randomness each.
     """
 
     development_only = True
@@ -31,5 +34,21 @@ class LocmemBackend(BaseChannelBackend):
         return new_id()
 
 
-def new_id() -> str:
-    return f"locmem-{uuid.uuid4().hex}"
+class ProcessIds:
+    """Ids unique across processes: a random prefix per process (drawn again in a child
+    after ``fork()``, which would otherwise continue the parent's count), then a count."""
+
+    def __init__(self) -> None:
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self.prefix = f"locmem-{uuid.uuid4().hex}-"
+        self.count = itertools.count(1)
+
+    def __call__(self) -> str:
+        # next() of itertools.count is atomic under the GIL: threads get distinct ids.
+        return f"{self.prefix}{next(self.count)}"
+
+
+new_id = ProcessIds()

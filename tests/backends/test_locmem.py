@@ -68,7 +68,29 @@ def test_each_message_gets_an_id_of_its_own():
     assert message.notification_id == n.pk
     receipt = n.receipts.get()
     assert receipt.gateway_message_id.startswith("locmem-")
-    assert len(receipt.gateway_message_id) == len("locmem-") + 32
+    prefix, count = receipt.gateway_message_id.rsplit("-", 1)
+    assert len(prefix) == len("locmem-") + 32
+    assert count.isdigit()
+
+
+def test_a_forked_child_draws_a_prefix_of_its_own():
+    """Counting on from the parent's prefix and count, parent and child would give the
+    same ids."""
+    from chargesol_notifications.backends.locmem import new_id
+
+    new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write two ids and leave at once
+        os.write(write, f"{new_id()} {new_id()}".encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    parent = [new_id(), new_id()]
+    assert len(set(child + parent)) == 4
+    assert child[0].rsplit("-", 1)[0] != parent[0].rsplit("-", 1)[0]
 
 
 def database_url() -> str:
