@@ -81,7 +81,7 @@ def build_message(
         extra=extra,
         context_type=notification.context_type,
         context_id=notification.context_id,
-        status_callback=public_url(backend.status_callback_url_name, n=str(notification.pk)),
+        status_callback=public_url(backend.status_callback_url_name, n=notification.pk),
         content_sid=content_sid,
         content_variables=content_variables,
         uncertain_attempt=uncertain_attempt,
@@ -207,7 +207,7 @@ def check_body_length(body: str, backend: BaseChannelBackend) -> None:
 # -- callbacks ---------------------------------------------------------------------------
 
 
-def public_url(url_name: str | None, **params: str) -> str | None:
+def public_url(url_name: str | None, **params: object) -> str | None:
     """The public URL of the webhook ``url_name``, identifying what it is about, or None.
 
     None when ``url_name`` is None or ``WEBHOOK_BASE_URL`` is not set. The query

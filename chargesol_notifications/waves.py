@@ -145,7 +145,8 @@ def deliver_wave(
                 retry_at = due + EARLY_RUN_MARGIN
                 outcomes[notification.pk] = DeliveryOutcome("not_due", retry_at=retry_at)
                 continue
-            extra = extras.get(str(notification.pk)) or {}
+            # Keyed by the id as text (a task's JSON); most batches carry none.
+            extra = (extras.get(str(notification.pk)) or {}) if extras else {}
             prepared.append(prepare(notification, history, extra, backends))
         settled = send_prepared(refuse_opted_out(prepared))
         decisions = [decide(item, attempt) for item, attempt in settled]
