@@ -64,8 +64,8 @@ def claim(
             )
         )
     elif features.has_select_for_update:
-        # MariaDB/MySQL: lock alone, then load; its locking reads are not documented to
-        # leave a subquery's rows alone.
+        # MariaDB/MySQL: lock alone, with no subquery in the locking read (whose rows
+        # InnoDB might lock too), then load.
         locked = list(
             queued.filter(pk__in=ids)
             .order_by()
