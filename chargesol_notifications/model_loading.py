@@ -13,6 +13,7 @@ sees every object as always.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -51,16 +52,10 @@ def init_only_stores(model: type[models.Model]) -> bool:
     key's id (which forgets a cached object; a new instance has none)."""
     if pre_init.has_listeners(model) or post_init.has_listeners(model):
         return False
-    return all(type(getattr_static(model, name)) in PLAIN_ATTRIBUTES for name in attnames(model))
-
-
-def getattr_static(model: type[models.Model], name: str) -> Any:
-    """``name``'s attribute on ``model`` or the first class of its MRO that has one,
-    without calling a descriptor's ``__get__`` (which raises on the class for some)."""
-    for klass in model.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
-    return None
+    return all(
+        type(inspect.getattr_static(model, name, None)) in PLAIN_ATTRIBUTES
+        for name in attnames(model)
+    )
 
 
 def builder(model: type[models.Model], alias: str) -> Builder:
@@ -71,14 +66,24 @@ def builder(model: type[models.Model], alias: str) -> Builder:
         return functools.partial(model.from_db, alias, names)
 
     def build(values: Sequence[Any]) -> models.Model:
-        instance = model.__new__(model)
-        state = instance._state = ModelState()
-        state.adding = False
-        state.db = alias
-        instance.__dict__.update(zip(names, values, strict=True))
+        instance = without_init(model, names, values)
+        instance._state.adding = False
+        instance._state.db = alias
         return instance
 
     return build
+
+
+def without_init(
+    model: type[models.Model], names: Sequence[str], values: Sequence[Any]
+) -> models.Model:
+    """``model(*values)`` (an unsaved object) without ``__init__``, for a model that
+    :func:`init_only_stores`: a fresh state and the values, set directly, as Django's
+    unpickling does. ``names``: :func:`attnames` of ``model``."""
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance.__dict__.update(zip(names, values, strict=True))
+    return instance
 
 
 def load_by_pk(

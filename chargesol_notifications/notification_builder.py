@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models.base import ModelState
 
 from .arguments import check_storable
 from .backends import get_backend
 from .backends.base import BaseChannelBackend
 from .choices import Channel, NotificationStatus
 from .exceptions import InvalidMessageError
-from .model_loading import init_only_stores
+from .model_loading import init_only_stores, without_init
 from .models import Notification
 from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, with_values
@@ -147,10 +146,7 @@ def notification_from_row(row: list[Any]) -> Notification:
     """``Notification(*row)`` without ``Model.__init__``, which costs more than the
     row's render when it only stores the values (:func:`fills_dict_as_init_does`): the
     state and the attributes it would set, set directly, as Django's unpickling does."""
-    notification = Notification.__new__(Notification)
-    notification._state = ModelState()
-    notification.__dict__.update(zip(ROW_ATTNAMES, row, strict=True))
-    return notification
+    return without_init(Notification, ROW_ATTNAMES, row)  # type: ignore[return-value]
 
 
 def fills_dict_as_init_does() -> bool:

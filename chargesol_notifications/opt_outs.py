@@ -85,8 +85,8 @@ def opted_out(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
             address__in={address for _channel, address in wanted},
         )
         .values_list("channel", "address")
-        .order_by()
-    )  # the model's ORDER BY: a sort for nothing
+        .order_by()  # the model's ORDER BY would be a sort for nothing
+    )
     return {pair for pair in rows if pair in wanted}
 
 

@@ -48,7 +48,6 @@ def claim(
     alias = router.db_for_write(Notification)
     features = connections[alias].features
     # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
-    queued = Notification.objects.using(alias).filter(status=NotificationStatus.QUEUED)
     loading = (
         Notification.objects.using(alias)
         .annotate(has_failed_before=failed_before(alias))
@@ -67,7 +66,8 @@ def claim(
         # MariaDB/MySQL: lock alone, with no subquery in the locking read (whose rows
         # InnoDB might lock too), then load.
         locked = list(
-            queued.filter(pk__in=ids)
+            Notification.objects.using(alias)
+            .filter(pk__in=ids, status=NotificationStatus.QUEUED)
             .order_by()
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)
