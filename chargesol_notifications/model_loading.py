@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import models
+from django.db.models import F
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+
+from .pg_arrays import AnyOf
 
 #: Field attributes whose assignment to a new instance only stores the value.
 PLAIN_ATTRIBUTES = (DeferredAttribute, ForeignKeyDeferredAttribute)
@@ -97,7 +100,7 @@ def load_by_pk(
     build = builder(model, alias)
     rows = (
         model._base_manager.using(alias)
-        .filter(pk__in=wanted)
+        .filter(AnyOf(F("pk"), wanted))
         .order_by()
         .values_list(*attnames(model))
     )

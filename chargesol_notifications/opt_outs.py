@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .choices import Channel
 from .models import InboundMessage, OptOut
+from .pg_arrays import AnyOf
 
 
 def normal_address(channel: str, address: str) -> str:
@@ -80,9 +82,9 @@ def opted_out(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         return set()
     rows = (
         OptOut.objects.filter(
+            AnyOf(F("address"), {address for _channel, address in wanted}),
             lifted_at__isnull=True,
             channel__in={channel for channel, _address in wanted},
-            address__in={address for _channel, address in wanted},
         )
         .values_list("channel", "address")
         .order_by()  # the model's ORDER BY would be a sort for nothing

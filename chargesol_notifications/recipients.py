@@ -16,6 +16,7 @@ holds what people typed.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -176,5 +177,12 @@ def is_phone_character(character: str) -> bool:
 def _as_callable(value: str | Callable[..., Any] | None) -> Callable[..., Any] | None:
     if value is None or callable(value):
         return value
-    target: Callable[..., Any] = import_string(value)
+    return imported(value)
+
+
+@functools.lru_cache(maxsize=32)
+def imported(dotted_path: str) -> Callable[..., Any]:
+    """The object at ``dotted_path``: imported once, not once per message of a wave.
+    A changed setting is another path, so nothing here goes stale."""
+    target: Callable[..., Any] = import_string(dotted_path)
     return target

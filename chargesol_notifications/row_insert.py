@@ -10,7 +10,7 @@ worked out once per column, and the statement stays short:
 
 * PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3), or where conflicts are to be skipped,
   ``INSERT ... SELECT * FROM unnest(%s::type[], ...) ON CONFLICT DO NOTHING``, one
-  array per column;
+  array literal per column (:mod:`.pg_arrays`);
 * MariaDB/MySQL and SQLite: one row's ``INSERT ... VALUES (%s, ...)`` run with
   ``executemany`` (mysqlclient turns it into one multi-row INSERT).
 
@@ -29,6 +29,8 @@ from typing import Any
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.constants import OnConflict
+
+from .pg_arrays import array_literal, element_writer
 
 Prepare = Callable[[Any], Any]
 
@@ -98,20 +100,37 @@ def insert_values(
         return
     using = router.db_for_write(model)
     connection = connections[using]
-    prepared = prepare_rows(preparers(model, using), rows, in_place=rows_are_scratch)
+    # The values are converted before the transaction starts: a row that cannot be
+    # written raises here, and leaves the caller's transaction usable.
+    if connection.vendor != "postgresql" or len(rows) == 1:
+        how = "executemany"
+    elif not ignore_conflicts and copies_rows(connection):
+        how = "copy"
+    else:
+        how = "unnest"
+    if how == "unnest":
+        parameters = unnest_parameters(model, using, rows)
+    else:
+        prepared = prepare_rows(preparers(model, using), rows, in_place=rows_are_scratch)
     # One transaction, as bulk_create() has: all rows or none, and SQLite in autocommit
     # would otherwise commit (and sync to disk) once per row of executemany().
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        if connection.vendor != "postgresql" or len(prepared) == 1:
+        if how == "executemany":
             cursor.executemany(values_statement(model, using, ignore_conflicts), prepared)
-        elif not ignore_conflicts and hasattr(cursor.cursor, "copy"):
+        elif how == "copy":
             # psycopg 3: COPY streams the rows with no statement to build or parse.
             with cursor.cursor.copy(copy_statement(model, using)) as copy:
                 for row in prepared:
                     copy.write_row(row)
         else:
-            columns = [list(column) for column in zip(*prepared, strict=True)]
-            cursor.execute(unnest_statement(model, using, ignore_conflicts), columns)
+            cursor.execute(unnest_statement(model, using, ignore_conflicts), parameters)
+
+
+def copies_rows(connection: BaseDatabaseWrapper) -> bool:
+    """Whether this PostgreSQL connection's driver streams rows with COPY (psycopg 3)."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return bool(is_psycopg3)
 
 
 def prepare_rows(
@@ -181,6 +200,29 @@ def uuid_hex(value: Any) -> Any:
 
 def adapt_datetime(connection: BaseDatabaseWrapper, value: Any) -> Any:
     return connection.ops.adapt_datetimefield_value(value) if value is not None else None
+
+
+def unnest_parameters(
+    model: type[models.Model], alias: str, rows: Sequence[Sequence[Any]]
+) -> list[Any]:
+    """One parameter per column of ``rows`` for :func:`unnest_statement`: the column's
+    values as one array literal (:mod:`.pg_arrays`), or, for a kind of column that module
+    does not write, as a list of the values converted for the database."""
+    fields = model._meta.local_concrete_fields
+    width = len(fields)
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"A row has {len(row)} values; the model has {width} columns.")
+    parameters: list[Any] = []
+    for field, prepare, column in zip(
+        fields, preparers(model, alias), zip(*rows, strict=True), strict=True
+    ):
+        write = element_writer(field)
+        if write is not None:
+            parameters.append(array_literal(column, write))
+        else:
+            parameters.append([prepare(value) for value in column])
+    return parameters
 
 
 @functools.cache

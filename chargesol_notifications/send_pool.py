@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from . import throttle
 from .backends import get_backend
-from .backends.base import OutgoingMessage, SendAttempt, as_delivery_error
+from .backends.base import BaseChannelBackend, OutgoingMessage, SendAttempt, as_delivery_error
 from .delivery_settings import ChannelPacing
 from .exceptions import ThrottledDeliveryError
 
@@ -45,19 +45,25 @@ def executor(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-def look_up_one(channel: str, message: OutgoingMessage) -> SendAttempt | None:
-    """Ask the gateway for ``message`` after an uncertain attempt; never raises."""
+def look_up_one(
+    channel: str, message: OutgoingMessage, backend: BaseChannelBackend | None = None
+) -> SendAttempt | None:
+    """Ask the gateway for ``message`` after an uncertain attempt; never raises.
+    ``backend``: this thread's backend of ``channel``, when the caller has it."""
     try:
-        return get_backend(channel).look_up(message)
+        return (backend or get_backend(channel)).look_up(message)
     except Exception as exc:  # a backend that cannot even be built in this thread
         during = f"looking up notification {message.notification_id}"
         return SendAttempt(message=message, error=as_delivery_error(exc, during=during))
 
 
-def send_one(channel: str, message: OutgoingMessage) -> SendAttempt:
-    """Send ``message`` through this thread's backend of ``channel``; never raises."""
+def send_one(
+    channel: str, message: OutgoingMessage, backend: BaseChannelBackend | None = None
+) -> SendAttempt:
+    """Send ``message`` through this thread's backend of ``channel`` (``backend``, when
+    the caller has it); never raises."""
     try:
-        return get_backend(channel).send_unchecked(message)
+        return (backend or get_backend(channel)).send_unchecked(message)
     except Exception as exc:
         during = f"sending notification {message.notification_id}"
         return SendAttempt(message=message, error=as_delivery_error(exc, during=during))
@@ -121,7 +127,7 @@ def send_paced(
 
 def run_all(
     channel: str,
-    call: Callable[[str, OutgoingMessage], T],
+    call: Callable[[str, OutgoingMessage, BaseChannelBackend | None], T],
     messages: list[OutgoingMessage],
     pacing: ChannelPacing,
     *,
@@ -135,14 +141,19 @@ def run_all(
         and pacing.concurrency > 1
         and type(get_backend(channel)).sends_in_parallel
     )
-    pool = executor(pacing.concurrency) if in_parallel else None
-    done: list[T] = []
+    if not in_parallel:
+        # In this thread, one backend serves the whole round: found once, not per message.
+        backend = get_backend(channel)
+        done: list[T] = []
+        for message in messages:
+            if before_each is not None:
+                before_each()
+            done.append(call(channel, message, backend))
+        return done
+    pool = executor(pacing.concurrency)
     futures: list[Future[T]] = []
     for message in messages:
         if before_each is not None:
             before_each()
-        if pool is None:
-            done.append(call(channel, message))
-        else:
-            futures.append(pool.submit(call, channel, message))
-    return done + [future.result() for future in futures]
+        futures.append(pool.submit(call, channel, message))
+    return [future.result() for future in futures]

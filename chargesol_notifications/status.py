@@ -290,19 +290,40 @@ def forward_from_arrays_statement(
     alias: str, status: str, set_sent: bool
 ) -> tuple[str, tuple[str, ...]]:
     """PostgreSQL's form of a wave's :func:`forward_statement`: the ids and addresses as
-    two array parameters, ``UPDATE ... FROM unnest(%s::uuid[], %s::text[])``.
+    two array literals (:mod:`.pg_arrays`), ``WHERE id = ANY(%s::uuid[])``, each row's
+    address found at its id's position.
 
-    The parameters are, in order: the status, ``sent_at`` when ``set_sent``, the ids, the
-    address of each (None to keep the row's), then the statuses behind. With one
-    placeholder per id and address, psycopg bound a wave's 750 values into the text of
-    a statement too long for its cache of parsed queries, on every wave: 40 waves of
-    250 took 951 ms that way and 742 ms this way (267 and 136 ms of it in this process).
+    The parameters are, in order: the status, ``sent_at`` when ``set_sent``, the
+    addresses (NULL to keep the row's), the ids, the ids again, then the statuses behind.
+    The ids are given twice so that the rows are found through the primary key: joined
+    to ``unnest(ids, addresses)``, the wave's rows came from a hash of every queued row
+    of the table (a sequential scan per wave); in the benchmark of 10,000, 14 ms a wave
+    this way against 21 ms joined. ``array_position`` searches the wave's ids for each
+    row: a few thousand comparisons of 16 bytes for a wave of 250.
     """
     connection = connections[alias]
+    quote = connection.ops.quote_name
     pk_field = Notification._meta.pk
     assert pk_field is not None
-    wave = f"unnest(%s::{pk_field.cast_db_type(connection)}[], %s::text[]) AS wave(id, address)"
-    return forward_joined_statement(alias, status, set_sent, wave)
+    ids = f"%s::{pk_field.cast_db_type(connection)}[]"
+    status_column = quote(column_of(Notification, "status"))
+    address_column = quote(column_of(Notification, "address"))
+    pk_column = quote(column_of(Notification, "pk"))
+    changes = [f"{status_column} = %s"]
+    if set_sent:
+        column = quote(column_of(Notification, "sent_at"))
+        changes.append(f"{column} = COALESCE({column}, %s)")
+    changes.append(
+        f"{address_column} = COALESCE((%s::text[])[array_position({ids}, {pk_column})], "
+        f"{address_column})"
+    )
+    behind = statuses_behind(status)
+    sql = (
+        f"UPDATE {quote(Notification._meta.db_table)} SET {', '.join(changes)} "
+        f"WHERE {pk_column} = ANY({ids}) "
+        f"AND {status_column} IN ({', '.join(['%s'] * len(behind))})"
+    )
+    return sql, behind
 
 
 #: The first SQLite with ``UPDATE ... FROM`` (2020-08).

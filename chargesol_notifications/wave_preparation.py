@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.db.models.lookups import Exact, IsNull
 
 from .attempts import AttemptHistory, uncertain_attempt
@@ -23,6 +23,7 @@ from .model_loading import attnames, builder, load_by_pk
 from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out
 from .outgoing import address_used, build_message
+from .pg_arrays import AnyOf
 from .unindexed import Unindexed
 from .wave_decisions import Prepared
 
@@ -58,7 +59,7 @@ def claim(
         # PostgreSQL: one query locks and loads the rows (FOR UPDATE locks the rows of
         # the FROM list only, not those the subquery reads).
         rows = list(
-            loading.filter(pk__in=ids, status=NotificationStatus.QUEUED).select_for_update(
+            loading.filter(AnyOf(F("pk"), ids), status=NotificationStatus.QUEUED).select_for_update(
                 skip_locked=True
             )
         )

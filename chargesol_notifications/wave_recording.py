@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from .choices import NotificationStatus
 from .models import DeliveryReceipt, Notification
+from .pg_arrays import array_literal, text_element, uuid_element
 from .row_insert import insert_rows, insert_values, preparers, values_statement
 from .signals import notification_failed, notification_sent, receipt_recorded
 from .status import (
@@ -174,8 +175,8 @@ def move_wave_forward(status: str, items: Sequence[ReceiptToWrite], at: datetime
     params = [status, *([connection.ops.adapt_datetimefield_value(at)] if set_sent else [])]
     if connection.vendor == "postgresql" and len(items) > 1:
         sql, behind = forward_from_arrays_statement(connection.alias, status, set_sent)
-        params.append([prepared_pk(item.notification.pk, connection) for item in items])
-        params.append([item.address or None for item in items])
+        ids = array_literal((item.notification.pk for item in items), uuid_element)
+        params += [array_literal((item.address or None for item in items), text_element), ids, ids]
     elif connection.vendor == "sqlite" and len(items) > 1 and sqlite_updates_from(connection):
         sql, behind = forward_from_values_statement(connection.alias, status, set_sent, len(items))
         for item in items:
