@@ -42,6 +42,8 @@ class AttemptHistory:
         """After an attempt that may have reached the gateway (a timeout, a lost
         connection): (the latest such error code, the end of the attempt before the
         first one, or None when that was the first attempt). None when there was none."""
+        if not self.failures:  # nearly every message of a wave
+            return None
         codes = [code for code, _ in self.failures]
         uncertain = [i for i, code in enumerate(codes) if code in OUTCOME_UNKNOWN_CODES]
         if not uncertain:

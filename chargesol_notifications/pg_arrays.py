@@ -17,11 +17,13 @@ cast types, whichever way it travels.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.lookups import In, Lookup
@@ -78,11 +80,15 @@ def array_type(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -
 
 
 class AnyOf(Lookup):
-    """``column IN (values)``, which PostgreSQL receives as ``column = ANY(%s::type[])``
-    with the values in one array literal. Other databases get Django's ``IN`` as it is.
+    """``column IN (values)``, written for lists of hundreds: PostgreSQL receives
+    ``column = ANY(%s::type[])`` with the values in one array literal; other databases
+    an ``IN`` list whose values are converted by one function chosen once for the column.
 
-    Use it in ``filter()``: ``AnyOf(F("pk"), ids)``. The values are taken as they are
-    (no ``get_prep_value()`` per value): ids, numbers and text, of the column's kind.
+    Use it in ``filter()``: ``AnyOf(F("pk"), ids)``. As with ``__in``, None and repeated
+    values are dropped, and no values match nothing without a query. Django's ``In``
+    prepares each value through the lookup machinery twice over (a wave's 250 ids cost
+    more to bind than SQLite took to find them); the values here are converted as the
+    column stores them, by :func:`db_value_converter`.
     """
 
     lookup_name = "any_of"
@@ -91,17 +97,42 @@ class AnyOf(Lookup):
     def get_prep_lookup(self) -> list[Any]:
         return list(self.rhs)
 
+    def distinct_values(self) -> list[Any]:
+        values = [value for value in dict.fromkeys(self.rhs) if value is not None]
+        if not values:
+            raise EmptyResultSet
+        return values
+
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
-        return In(self.lhs, self.rhs).as_sql(compiler, connection)
+        values = self.distinct_values()
+        if connection.ops.max_in_list_size() is not None:
+            return In(self.lhs, values).as_sql(compiler, connection)  # Oracle splits lists
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        convert = db_value_converter(self.lhs.output_field, connection)
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"{lhs_sql} IN ({placeholders})", (*lhs_params, *map(convert, values))
 
     def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
         field = self.lhs.output_field
         write = element_writer(field)
-        values = [value for value in self.rhs if value is not None]
-        if write is None or not values:
-            # Django's IN: it knows the field's conversions, and an empty list matches
-            # nothing without a query.
-            return In(self.lhs, values).as_sql(compiler, connection)
+        if write is None:
+            return self.as_sql(compiler, connection)
+        values = self.distinct_values()
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
         sql = f"{lhs_sql} = ANY(%s::{array_type(field, connection)})"
         return sql, (*lhs_params, array_literal(values, write))
+
+
+def db_value_converter(
+    field: models.Field[Any, Any], connection: BaseDatabaseWrapper
+) -> Callable[[Any], Any]:
+    """Turns a value of ``field`` into what ``connection`` takes for its column."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if isinstance(target, models.UUIDField) and not connection.features.has_native_uuid_field:
+        return functools.partial(uuid_hex, target)
+    return functools.partial(target.get_db_prep_value, connection=connection, prepared=False)
+
+
+def uuid_hex(field: models.UUIDField, value: Any) -> str:
+    # UUIDField stores 32 hex digits where the database has no uuid type.
+    return (value if type(value) is uuid.UUID else field.to_python(value)).hex
