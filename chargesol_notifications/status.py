@@ -306,13 +306,7 @@ def forward_from_arrays_statement(
     pk_field = Notification._meta.pk
     assert pk_field is not None
     ids = f"%s::{pk_field.cast_db_type(connection)}[]"
-    status_column = quote(column_of(Notification, "status"))
-    address_column = quote(column_of(Notification, "address"))
-    pk_column = quote(column_of(Notification, "pk"))
-    changes = [f"{status_column} = %s"]
-    if set_sent:
-        column = quote(column_of(Notification, "sent_at"))
-        changes.append(f"{column} = COALESCE({column}, %s)")
+    status_column, address_column, pk_column, changes = wave_changes(alias, set_sent, "")
     changes.append(
         f"{address_column} = COALESCE((%s::text[])[array_position({ids}, {pk_column})], "
         f"{address_column})"
@@ -353,16 +347,8 @@ def forward_joined_statement(
 ) -> tuple[str, tuple[str, ...]]:
     """``UPDATE <notification> SET ... FROM <wave> WHERE id = wave.id AND status IN (<every
     status behind>)``, and those statuses: ``wave`` is a relation of (id, address)."""
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    table = quote(Notification._meta.db_table)
-    status_column = quote(column_of(Notification, "status"))
-    address_column = quote(column_of(Notification, "address"))
-    pk_column = quote(column_of(Notification, "pk"))
-    changes = [f"{status_column} = %s"]
-    if set_sent:
-        column = quote(column_of(Notification, "sent_at"))
-        changes.append(f"{column} = COALESCE({table}.{column}, %s)")
+    table = connections[alias].ops.quote_name(Notification._meta.db_table)
+    status_column, address_column, pk_column, changes = wave_changes(alias, set_sent, table)
     changes.append(f"{address_column} = COALESCE(wave.address, {table}.{address_column})")
     behind = statuses_behind(status)
     sql = (
@@ -371,3 +357,18 @@ def forward_joined_statement(
         f"AND {table}.{status_column} IN ({', '.join(['%s'] * len(behind))})"
     )
     return sql, behind
+
+
+def wave_changes(alias: str, set_sent: bool, table: str) -> tuple[str, str, str, list[str]]:
+    """The quoted status, address and id columns of a wave's UPDATE, and its first
+    changes: ``status = %s`` and, when ``set_sent``, ``sent_at = COALESCE(sent_at, %s)``
+    (the column read through ``table``, the quoted table name, where one is given)."""
+    quote = connections[alias].ops.quote_name
+    status_column = quote(column_of(Notification, "status"))
+    changes = [f"{status_column} = %s"]
+    if set_sent:
+        column = quote(column_of(Notification, "sent_at"))
+        source = f"{table}.{column}" if table else column
+        changes.append(f"{column} = COALESCE({source}, %s)")
+    address_column = quote(column_of(Notification, "address"))
+    return status_column, address_column, quote(column_of(Notification, "pk")), changes
