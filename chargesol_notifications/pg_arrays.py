@@ -129,10 +129,5 @@ def db_value_converter(
     """Turns a value of ``field`` into what ``connection`` takes for its column."""
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     if isinstance(target, models.UUIDField) and not connection.features.has_native_uuid_field:
-        return functools.partial(uuid_hex, target)
+        return uuid_element  # UUIDField stores the 32 hex digits there too
     return functools.partial(target.get_db_prep_value, connection=connection, prepared=False)
-
-
-def uuid_hex(field: models.UUIDField, value: Any) -> str:
-    # UUIDField stores 32 hex digits where the database has no uuid type.
-    return (value if type(value) is uuid.UUID else field.to_python(value)).hex
