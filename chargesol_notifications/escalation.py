@@ -36,6 +36,7 @@ from .exceptions import InvalidMessageError, UnknownChannelError
 from .models import Notification
 from .quiet_hours import release_time
 from .tasks_compat import task, task_backends
+from .time_ordered_ids import new_id
 
 logger = logging.getLogger("chargesol_notifications.escalation")
 
@@ -161,6 +162,7 @@ def queue_next_step(step: Notification, using: str) -> Notification:
     now = timezone.now()
     held_until = release_time(channel, context_type=step.context_type, template_name=None, at=now)
     next_step = Notification.objects.using(using).create(
+        id=new_id(),
         recipient_id=step.recipient_id,
         channel=channel,
         # Email needs a subject; the others have none.

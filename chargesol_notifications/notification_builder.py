@@ -27,6 +27,7 @@ from .outgoing import extra_at_notify
 from .plain_data import PlainMapping, with_values
 from .recipient_data import recipient_reader
 from .rendering import MessageRenderer
+from .time_ordered_ids import new_id
 
 if TYPE_CHECKING:
     from .sending import MessageSpec
@@ -104,7 +105,7 @@ class NotificationBuilder:
         check_message_text(spec.channel, subject, body)
         row = self.row.copy()
         if self.idempotency_key is None:
-            row[ID_INDEX] = uuid.uuid4()
+            row[ID_INDEX] = new_id()
         else:
             row[ID_INDEX] = idempotent_id(recipient.pk, spec.channel, self.idempotency_key)
         row[RECIPIENT_INDEX] = getattr(recipient, RECIPIENT_TARGET)

@@ -23,6 +23,7 @@ from .choices import NotificationStatus
 from .models import Notification
 from .row_insert import insert_rows
 from .sending import deliver_on_commit
+from .time_ordered_ids import new_id
 
 
 def resend(notifications: Iterable[Notification]) -> list[Notification]:
@@ -33,6 +34,7 @@ def resend(notifications: Iterable[Notification]) -> list[Notification]:
     """
     copies = [
         Notification(
+            id=new_id(),
             recipient_id=original.recipient_id,
             channel=original.channel,
             template_id=original.template_id,

@@ -66,7 +66,7 @@ def test_built_rows_hold_what_keyword_construction_held(email_template):
             created_at=notification.created_at,
         )
         assert [getattr(notification, f) for f in fields] == [getattr(expected, f) for f in fields]
-        assert notification.id.version == 4
+        assert notification.id.version == 7  # time-ordered (time_ordered_ids)
         assert notification.created_at is not None
         assert not notification._state.adding
         assert notification._state.db == "default"
