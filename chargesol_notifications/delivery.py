@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .conf import get_setting
 from .delivery_settings import batch_size
+from .models import NotificationTemplate
 from .tasks_compat import queue_database, task, task_backends
 from .waves import DeliveryOutcome, Extras, deliver_waves
 
@@ -49,10 +50,13 @@ def deliver_batch(
     extras: Extras | None = None,
     *,
     channel: str | None = None,
+    templates: dict[Any, NotificationTemplate] | None = None,
 ) -> dict[uuid.UUID, DeliveryOutcome]:
     """Deliver queued notifications wave by wave (see :mod:`.waves`); schedule the
-    retries of those that failed transiently; return each one's outcome."""
-    outcomes = deliver_waves(notification_ids, extras, channel=channel)
+    retries of those that failed transiently; return each one's outcome.
+
+    ``templates``: see :func:`~.waves.deliver_waves`."""
+    outcomes = deliver_waves(notification_ids, extras, channel=channel, templates=templates)
     retrying = {pk: o.retry_at for pk, o in outcomes.items() if o.retry_at is not None}
     if retrying:
         extras = extras or {}

@@ -78,16 +78,19 @@ def deliver_waves(
     extras: Extras | None = None,
     *,
     channel: str | None = None,
+    templates: dict[Any, NotificationTemplate] | None = None,
 ) -> dict[uuid.UUID, DeliveryOutcome]:
     """Deliver ``notification_ids`` wave after wave; the outcome of each.
 
     ``channel`` (when all are of one channel, as a batch of ``notify_many()`` is) sizes
     the waves to its ``CONCURRENCY``; without it, the waves are of one notification.
+    ``templates``: the templates loaded so far, by id, kept by a caller that delivers
+    several batches in a row (``deliver_queued``); each wave adds those it loads.
     """
     ids = list(dict.fromkeys(map(as_uuid, notification_ids)))
     size = wave_size(channel)
     outcomes: dict[uuid.UUID, DeliveryOutcome] = {}
-    templates: dict[Any, NotificationTemplate] = {}
+    templates = {} if templates is None else templates
     for start in range(0, len(ids), size):
         outcomes.update(deliver_wave(ids[start : start + size], extras or {}, templates))
     return outcomes

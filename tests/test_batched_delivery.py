@@ -8,20 +8,28 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from chargesol_notifications import notify, notify_many
+from chargesol_notifications import notify, notify_many, outbox
 from chargesol_notifications.checks import check_channels, check_settings
 from chargesol_notifications.delivery import deliver_batch
 from chargesol_notifications.delivery_settings import batch_size, channel_pacing
 from chargesol_notifications.exceptions import ConfigurationError
-from chargesol_notifications.models import DeliveryReceipt, Notification
+from chargesol_notifications.models import DeliveryReceipt, Notification, NotificationTemplate
 
 from . import timed_backend
-from .factories import DeliveryReceiptFactory, NotificationFactory, UserFactory
+from .factories import (
+    DeliveryReceiptFactory,
+    NotificationFactory,
+    NotificationTemplateFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 TIMED = "tests.timed_backend.TimedBackend"
+LOCMEM = "chargesol_notifications.backends.locmem.LocmemBackend"
 
 
 @pytest.fixture(autouse=True)
@@ -306,6 +314,27 @@ def test_deliver_queued_delivers_in_batches(settings, channel):
     call_command("deliver_queued", min_age=0, stdout=out)
     assert out.getvalue().strip() == "Delivered 30 due notification(s): 30 sent."
     assert len(timed_backend.log) == 25
+
+
+def test_deliver_queued_loads_each_template_once_per_run(settings):
+    settings.CHARGESOL_NOTIFICATIONS = {
+        **settings.CHARGESOL_NOTIFICATIONS,
+        "CHANNELS": {
+            **settings.CHARGESOL_NOTIFICATIONS["CHANNELS"],
+            "sms": {"BACKEND": LOCMEM, "CONCURRENCY": 4},
+        },
+        "DELIVERY_BATCH_SIZE": 8,
+    }
+    outbox.clear()
+    reminder = NotificationTemplateFactory(name="survey_reminder", channel="sms")
+    NotificationFactory.create_batch(24, channel="sms", template=reminder)
+    template_table = NotificationTemplate._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        call_command("deliver_queued", min_age=0, stdout=StringIO())
+    assert [message.template_name for message in outbox] == ["survey_reminder"] * 24
+    # Three batches of two waves each: the template is read once, in the first wave.
+    reads = [q for q in captured.captured_queries if f'FROM "{template_table}"' in q["sql"]]
+    assert len(reads) == 1
 
 
 # -- pacing settings ------------------------------------------------------------------

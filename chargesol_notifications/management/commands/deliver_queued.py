@@ -24,7 +24,7 @@ from ...choices import NotificationStatus
 from ...delivery import deliver_batch, enqueue_delivery
 from ...delivery_settings import batch_size
 from ...escalation import escalate_overdue
-from ...models import Notification
+from ...models import Notification, NotificationTemplate
 from ...retry import is_due
 
 logger = logging.getLogger("chargesol_notifications.delivery")
@@ -86,11 +86,14 @@ class Command(BaseCommand):
             return
         results: dict[str, int] = {}
         size = batch_size()
+        # Each template is loaded once per run, not once per batch: a run lasts as long as
+        # its batches take, and an edit made meanwhile reaches the next run.
+        templates: dict[Any, NotificationTemplate] = {}
         for channel, ids in due.items():
             for start in range(0, len(ids), size):
                 batch = ids[start : start + size]
                 try:
-                    outcomes = deliver_batch(batch, channel=channel).values()
+                    outcomes = deliver_batch(batch, channel=channel, templates=templates).values()
                 except Exception:
                     # One bad batch must not stop the run: log it and go on with the rest.
                     logger.exception("deliver_queued: a batch of %s %s raised", len(batch), channel)
