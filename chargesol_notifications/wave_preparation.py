@@ -24,6 +24,7 @@ from .models import DeliveryReceipt, Notification, NotificationTemplate
 from .opt_outs import normal_address, opted_out
 from .outgoing import address_used, build_message
 from .pg_arrays import AnyOf
+from .pg_timestamps import native_timestamps
 from .unindexed import Unindexed
 from .wave_decisions import Prepared
 
@@ -33,6 +34,7 @@ logger = logging.getLogger("chargesol_notifications.delivery")
 CLAIM_COLUMNS: tuple[str, ...] = (*attnames(Notification), "has_failed_before")
 STATUS_COLUMN = CLAIM_COLUMNS.index("status")
 RECIPIENT_FIELD = Notification._meta.get_field("recipient")
+TEMPLATE_FIELD = Notification._meta.get_field("template")
 
 
 def claim(
@@ -45,10 +47,23 @@ def claim(
     The notifications come in one query and their recipients in a second, each built
     by :mod:`.model_loading` (joined, PostgreSQL hashed the whole user table on every
     wave of the benchmark, and Django built each user through ``Model.__init__``).
+    Their timestamps are read by psycopg's compiled loader where it gives what Django's
+    gives (:mod:`.pg_timestamps`).
     """
     alias = router.db_for_write(Notification)
+    with native_timestamps(alias):
+        claimed = lock_and_load(ids, alias)
+        attach_recipients(claimed, alias)
+        attach_templates(claimed, alias, templates)
+    order = {pk: index for index, pk in enumerate(ids)}
+    return sorted(claimed, key=lambda n: order[n.pk])
+
+
+def lock_and_load(ids: Sequence[uuid.UUID], alias: str) -> list[Notification]:
+    """The notifications of ``ids`` still ``queued``, locked where the database can lock
+    rows, each with ``has_failed_before`` set (see :func:`failed_before`)."""
     features = connections[alias].features
-    # No ORDER BY (the model's is created_at): the rows are put in the order of ids below.
+    # No ORDER BY (the model's is created_at): claim() puts the rows in the order of ids.
     loading = (
         Notification.objects.using(alias)
         .annotate(has_failed_before=failed_before(alias))
@@ -92,11 +107,22 @@ def claim(
         notification = build(row[:-1])
         notification.has_failed_before = row[-1]  # type: ignore[attr-defined]
         claimed.append(notification)
+    return claimed
+
+
+def attach_recipients(claimed: Sequence[Notification], alias: str) -> None:
+    """Load the recipients of ``claimed`` in one query and cache each on its notification."""
     recipients = load_by_pk(RECIPIENT_FIELD.related_model, alias, (n.recipient_id for n in claimed))
     for notification in claimed:
         recipient = recipients.get(notification.recipient_id)
         if recipient is not None:  # else deleted meanwhile: reading it says so
             RECIPIENT_FIELD.set_cached_value(notification, recipient)
+
+
+def attach_templates(
+    claimed: Sequence[Notification], alias: str, templates: dict[Any, NotificationTemplate]
+) -> None:
+    """Cache each notification's template, loading those not in ``templates`` yet."""
     # A batch's notifications share one template, or a few: load each once, not per row.
     template_ids = {n.template_id for n in claimed if n.template_id is not None} - templates.keys()
     if template_ids:
@@ -104,9 +130,9 @@ def claim(
     for notification in claimed:
         if notification.template_id is not None:
             # None: deleted since the row was read; the stored body is what is sent.
-            notification.template = templates.get(notification.template_id)
-    order = {pk: index for index, pk in enumerate(ids)}
-    return sorted(claimed, key=lambda n: order[n.pk])
+            # Cached as assigning it would, without the descriptor's checks (the id is
+            # the template's already).
+            TEMPLATE_FIELD.set_cached_value(notification, templates.get(notification.template_id))
 
 
 def failed_before(alias: str) -> Exists:
