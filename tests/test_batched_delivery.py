@@ -328,12 +328,12 @@ def test_deliver_queued_loads_each_template_once_per_run(settings):
     outbox.clear()
     reminder = NotificationTemplateFactory(name="survey_reminder", channel="sms")
     NotificationFactory.create_batch(24, channel="sms", template=reminder)
-    template_table = NotificationTemplate._meta.db_table
+    template_table = connection.ops.quote_name(NotificationTemplate._meta.db_table)
     with CaptureQueriesContext(connection) as captured:
         call_command("deliver_queued", min_age=0, stdout=StringIO())
     assert [message.template_name for message in outbox] == ["survey_reminder"] * 24
     # Three batches of two waves each: the template is read once, in the first wave.
-    reads = [q for q in captured.captured_queries if f'FROM "{template_table}"' in q["sql"]]
+    reads = [q for q in captured.captured_queries if f"FROM {template_table}" in q["sql"]]
     assert len(reads) == 1
 
 
