@@ -122,11 +122,15 @@ def purgeable_notifications(
     cutoff: datetime, *, include_queued: bool = False
 ) -> QuerySet[Notification]:
     """The notifications a purge at ``cutoff`` deletes: created before it and, unless
-    ``include_queued``, no longer ``queued`` (an undelivered message is kept)."""
+    ``include_queued``, no longer ``queued`` (an undelivered message is kept).
+
+    With ``include_queued``, a queued notification scheduled for ``cutoff`` or later is
+    kept all the same: it waits for its time and is not old, however long ago it was
+    made (its age counts from its scheduled time, as ``deliver_queued`` counts it)."""
     rows = Notification.objects.filter(created_at__lt=cutoff)
-    if not include_queued:
-        rows = rows.exclude(status=NotificationStatus.QUEUED)
-    return rows
+    if include_queued:
+        return rows.exclude(status=NotificationStatus.QUEUED, scheduled_for__gte=cutoff)
+    return rows.exclude(status=NotificationStatus.QUEUED)
 
 
 def count_notifications(cutoff: datetime, *, include_queued: bool = False) -> Purged:

@@ -160,6 +160,28 @@ def test_queued_notifications_are_kept_unless_asked():
     assert "Kept" not in output
 
 
+def test_include_queued_keeps_a_notification_scheduled_for_later():
+    now = timezone.now()
+    # Made long ago, due next month: waiting, not old.
+    waiting = notification(OLD, status=NotificationStatus.QUEUED, scheduled_for=now + NEW)
+    # Made long ago and due long ago (or never scheduled): stuck, deleted when asked.
+    overdue = notification(OLD, status=NotificationStatus.QUEUED, scheduled_for=now - OLD)
+    stuck = notification(OLD, status=NotificationStatus.QUEUED)
+
+    dry = purge("--older-than", "365d", "--include-queued", "--dry-run")
+    assert dry.startswith("Dry run: would delete 2 notifications")
+    output = purge("--older-than", "365d", "--include-queued")
+
+    assert list(Notification.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert not Notification.objects.filter(pk__in=[overdue.pk, stuck.pk]).exists()
+    assert output.startswith("Deleted 2 notifications")
+    # Without the option nothing queued goes, and the one waiting is not "kept" as stuck.
+    notification(OLD, status=NotificationStatus.QUEUED)
+    output = purge("--older-than", "365d")
+    assert "Kept 1 notifications older than" in output
+    assert Notification.objects.count() == 2
+
+
 def test_a_resend_of_a_deleted_notification_loses_the_link_only():
     original = notification(OLD, status=NotificationStatus.FAILED, receipts=1)
     old_resend = notification(OLD, resent_from=original)

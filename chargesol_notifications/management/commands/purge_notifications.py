@@ -43,8 +43,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--include-queued",
             action="store_true",
-            help="Also delete old notifications that are still queued (never sent). By "
-            "default they are kept and counted.",
+            help="Also delete old notifications that are still queued (never sent), but "
+            "none scheduled for the cutoff or later. By default they are kept and counted.",
         )
         parser.add_argument(
             "--batch-size",
