@@ -36,11 +36,10 @@ def native_timestamps(alias: str) -> Iterator[None]:
     """Within the block, the connection ``alias`` reads ``timestamptz`` values with
     psycopg's own loader, when that gives exactly what Django's gives (see the module)."""
     connection = connections[alias]
-    if connection.vendor != "postgresql" or not loads_the_same(connection):
+    loader = loader_giving_the_same(connection) if connection.vendor == "postgresql" else None
+    if loader is None:
         yield
         return
-    loader = utc_loader()
-    assert loader is not None  # loads_the_same() said so
     adapters = connection.connection.adapters
     oid, text = timestamptz_oid_and_text()
     previous = adapters.get_loader(oid, text)
@@ -51,15 +50,16 @@ def native_timestamps(alias: str) -> Iterator[None]:
         adapters.register_loader(oid, previous)
 
 
-def loads_the_same(connection: Any) -> bool:
-    """Whether psycopg's loader reads this connection's ``timestamptz`` values as Django's
-    does: psycopg 3, Django's time zone ``datetime.timezone.utc``, Django's own loader the
-    one registered now, and psycopg's giving ``datetime.timezone.utc`` in this session."""
+def loader_giving_the_same(connection: Any) -> type | None:
+    """:func:`utc_loader` when it reads this connection's ``timestamptz`` values as
+    Django's does (psycopg 3, Django's time zone ``datetime.timezone.utc``, Django's own
+    loader the one registered now, and psycopg's giving ``datetime.timezone.utc`` in this
+    session); else None."""
     if not settings.USE_TZ or connection.timezone is not datetime.UTC:
-        return False
+        return None
     loader = utc_loader()
     if loader is None:
-        return False
+        return None
     from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 
     connection.ensure_connection()
@@ -67,9 +67,9 @@ def loads_the_same(connection: Any) -> bool:
     oid, text = timestamptz_oid_and_text()
     current = raw.adapters.get_loader(oid, text)
     if not (isinstance(current, type) and issubclass(current, BaseTzLoader)):
-        return False
+        return None
     # The session's time zone, as psycopg reads it: UTC, or nothing is changed.
-    return loader(oid, raw).load(SAMPLE).tzinfo is datetime.UTC
+    return loader if loader(oid, raw).load(SAMPLE).tzinfo is datetime.UTC else None
 
 
 @functools.cache

@@ -155,5 +155,6 @@ def run_all(
     for message in messages:
         if before_each is not None:
             before_each()
-        futures.append(pool.submit(call, channel, message))
+        # No backend passed: each pool thread uses its own (get_backend() per thread).
+        futures.append(pool.submit(call, channel, message, None))
     return [future.result() for future in futures]

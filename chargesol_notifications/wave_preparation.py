@@ -83,12 +83,12 @@ def lock_and_load(ids: Sequence[uuid.UUID], alias: str) -> list[Notification]:
         # InnoDB might lock too), then load.
         locked = list(
             Notification.objects.using(alias)
-            .filter(pk__in=ids, status=NotificationStatus.QUEUED)
+            .filter(AnyOf(F("pk"), ids), status=NotificationStatus.QUEUED)
             .order_by()
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)
         )
-        rows = list(loading.filter(pk__in=locked)) if locked else []
+        rows = list(loading.filter(AnyOf(F("pk"), locked)))
     else:
         # SQLite: no row locks (one deliverer; Django leaves FOR UPDATE out). Without
         # statistics its planner answers "status = 'queued'" from the status index,
@@ -98,7 +98,7 @@ def lock_and_load(ids: Sequence[uuid.UUID], alias: str) -> list[Notification]:
         # same transaction.
         rows = [
             row
-            for row in loading.filter(pk__in=ids)
+            for row in loading.filter(AnyOf(F("pk"), ids))
             if row[STATUS_COLUMN] == NotificationStatus.QUEUED
         ]
     build = builder(Notification, alias)
